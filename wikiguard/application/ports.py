@@ -1,0 +1,103 @@
+"""The ports: what the use cases need from the outside world, named for their role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from wikiguard.domain.alerts import Alert
+
+Row = Mapping[str, Any]
+
+
+@attrs.frozen
+class SourceRecord:
+    """One raw event as it arrived, with where it came from.
+
+    `payload` is the undecoded JSON text. `position` orders records of one source and is what a
+    consumer checkpoints (a line number, an SSE sequence number, a Kafka offset). `event_id` is the
+    SSE `id:` (Wikimedia's JSON array) when there is one.
+    """
+
+    payload: str
+    position: int
+    received_at: datetime
+    topic: str = "embedded"
+    partition: int = 0
+    event_id: str | None = None
+    key: str | None = None
+
+
+@runtime_checkable
+class ChangeSource(Protocol):
+    """Raw recentchange events: a live stream, a recorded file or a simulator."""
+
+    name: str
+
+    def records(self, start_after: int | None = None) -> Iterator[SourceRecord]:
+        """Records in order, skipping those at or before `start_after` (a position from a checkpoint).
+
+        A bounded source ends; a live one runs until `close()`.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """The durable log between ingest and bronze (Kafka topic in production)."""
+
+    def publish(self, key: str, payload: str, headers: Mapping[str, str]) -> None:
+        """Queue one record; delivery is confirmed through `flush` and the delivery callback."""
+        ...
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for outstanding deliveries; returns how many are still undelivered."""
+        ...
+
+
+@runtime_checkable
+class TableStore(Protocol):
+    """Lakehouse tables with per-writer checkpoints committed atomically with the rows."""
+
+    def ensure_tables(self) -> None:
+        """Create the namespace and every table that does not exist yet."""
+        ...
+
+    def append(self, table: str, rows: Sequence[Row], checkpoint: Mapping[str, str]) -> None:
+        """Append rows and record `checkpoint` (writer key -> position) in the same commit."""
+        ...
+
+    def checkpoint(self, table: str, key: str) -> str | None:
+        """The last position `key` committed to `table`, or None."""
+        ...
+
+    def scan(self, table: str, at_least: tuple[str, Any] | None = None) -> Iterator[Row]:
+        """Rows of `table`; with `at_least=(column, value)` only those where column >= value."""
+        ...
+
+    def count(self, table: str) -> int: ...
+
+    def maintain(self, older_than: datetime) -> Mapping[str, int]:
+        """Compact small files and expire snapshots older than `older_than`; returns what was done."""
+        ...
+
+
+@runtime_checkable
+class AlertSink(Protocol):
+    """Somewhere an alert reaches a person (SNS, Slack, a log)."""
+
+    name: str
+
+    def send(self, alert: Alert) -> None:
+        """Deliver one alert; raise `AlertDeliveryError` when it cannot be delivered."""
+        ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> datetime: ...

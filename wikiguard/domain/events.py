@@ -1,0 +1,192 @@
+"""The `recentchange` event as WikiGuard sees it, and how a raw JSON object becomes one.
+
+Parsing never raises: a raw object either becomes a `Change` or a `Rejection` that says why.
+Accepted shapes are the official schema versions 1.0.0 and 1.0.1 (see `shared/data/schema/`) and
+the 2018-2019 legacy events (`meta.schema_uri`, no `$schema`, no `meta.stream`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+KNOWN_TYPES = frozenset({"edit", "new", "log", "categorize", "external"})
+CANARY_DOMAIN = "canary"
+
+
+@attrs.frozen
+class Change:
+    """One valid recentchange event, flattened to the fields the lakehouse uses."""
+
+    meta_id: str
+    meta_dt: datetime
+    meta_stream: str
+    meta_domain: str
+    meta_topic: str | None
+    meta_partition: int | None
+    meta_offset: int | None
+    rc_id: int | None
+    type: str
+    namespace: int | None
+    title: str
+    comment: str
+    event_timestamp: datetime
+    user_name: str
+    is_bot: bool
+    minor: bool | None
+    patrolled: bool | None
+    wiki: str
+    server_name: str
+    length_old: int | None
+    length_new: int | None
+    revision_old: int | None
+    revision_new: int | None
+    log_type: str | None
+    log_action: str | None
+    schema: str
+
+    @property
+    def is_canary(self) -> bool:
+        return self.meta_domain == CANARY_DOMAIN
+
+
+@attrs.frozen
+class Rejection:
+    """A raw object that is not a usable recentchange event, with every reason found."""
+
+    reasons: tuple[str, ...]
+    meta_id: str | None = None
+
+    @property
+    def reason(self) -> str:
+        return ";".join(self.reasons)
+
+
+def parse_change(raw: Any) -> Change | Rejection:
+    """Parse one decoded JSON value into a `Change`, or say why it is not one."""
+    if not isinstance(raw, Mapping):
+        return Rejection(("not_an_object",))
+    reasons: list[str] = []
+    meta = raw.get("meta")
+    if not isinstance(meta, Mapping):
+        return Rejection(("missing_meta",))
+    meta_id = meta.get("id")
+    if not isinstance(meta_id, str) or not meta_id:
+        reasons.append("missing_meta_id")
+        meta_id = None
+    meta_dt = parse_time(meta.get("dt"))
+    if meta_dt is None:
+        reasons.append("bad_meta_dt")
+    schema = raw.get("$schema")
+    if not isinstance(schema, str):
+        schema = meta.get("schema_uri") if isinstance(meta.get("schema_uri"), str) else None
+        if schema is None:
+            reasons.append("missing_schema")
+    stream = meta.get("stream")
+    if stream is None and isinstance(raw.get("$schema"), str):
+        reasons.append("missing_meta_stream")
+    kind = raw.get("type")
+    if isinstance(kind, int) and not isinstance(kind, bool):
+        kind = str(kind)
+    if not isinstance(kind, str) or not (kind in KNOWN_TYPES or kind.isdigit()):
+        reasons.append("bad_type")
+    title = raw.get("title")
+    if not isinstance(title, str) or not title.strip():
+        reasons.append("missing_title")
+    wiki = raw.get("wiki")
+    if not isinstance(wiki, str) or not wiki:
+        reasons.append("missing_wiki")
+    event_ts = parse_time(raw.get("timestamp"))
+    if event_ts is None:
+        event_ts = meta_dt
+    user = raw.get("user")
+    if user is not None and not isinstance(user, str):
+        reasons.append("bad_user")
+    length = raw.get("length") if isinstance(raw.get("length"), Mapping) else {}
+    revision = raw.get("revision") if isinstance(raw.get("revision"), Mapping) else {}
+    ints = {
+        "length_old": length.get("old"),
+        "length_new": length.get("new"),
+        "revision_old": revision.get("old"),
+        "revision_new": revision.get("new"),
+        "rc_id": raw.get("id"),
+        "namespace": raw.get("namespace"),
+        "meta_partition": meta.get("partition"),
+        "meta_offset": meta.get("offset"),
+    }
+    for name, value in ints.items():
+        if value is not None and not _is_int(value):
+            reasons.append(f"bad_{name}")
+    if reasons:
+        return Rejection(tuple(reasons), meta_id)
+    assert meta_dt is not None and event_ts is not None and isinstance(meta_id, str)
+    assert isinstance(kind, str) and isinstance(title, str) and isinstance(wiki, str)
+    domain = meta.get("domain")
+    return Change(
+        meta_id=meta_id,
+        meta_dt=meta_dt,
+        meta_stream=stream if isinstance(stream, str) else "mediawiki.recentchange",
+        meta_domain=domain if isinstance(domain, str) else str(raw.get("server_name") or ""),
+        meta_topic=meta.get("topic") if isinstance(meta.get("topic"), str) else None,
+        meta_partition=ints["meta_partition"],
+        meta_offset=ints["meta_offset"],
+        rc_id=ints["rc_id"],
+        type=kind,
+        namespace=ints["namespace"],
+        title=title,
+        comment=_text(raw.get("comment")),
+        event_timestamp=event_ts,
+        user_name=user or "",
+        is_bot=raw.get("bot") is True,
+        minor=_bool_or_none(raw.get("minor")),
+        patrolled=_bool_or_none(raw.get("patrolled")),
+        wiki=wiki,
+        server_name=_text(raw.get("server_name")),
+        length_old=ints["length_old"],
+        length_new=ints["length_new"],
+        revision_old=ints["revision_old"],
+        revision_new=ints["revision_new"],
+        log_type=raw.get("log_type") if isinstance(raw.get("log_type"), str) else None,
+        log_action=raw.get("log_action") if isinstance(raw.get("log_action"), str) else None,
+        schema=schema or "",
+    )
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An aware UTC datetime from epoch seconds or an ISO-8601 string; None when unusable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            # Epoch seconds; a value this large can only be milliseconds.
+            seconds = value / 1000 if value > 10**11 else value
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str) and value:
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            return None
+        return parsed.astimezone(UTC)
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _bool_or_none(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
