@@ -1,0 +1,85 @@
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+
+from tests.strategies import damaged_events, json_values, raw_events
+from wikiguard.domain.events import Change, Rejection, parse_change, parse_time
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "wikimedia"
+
+
+@given(json_values())
+def test_parse_never_raises_on_any_json(value):
+    assert isinstance(parse_change(value), Change | Rejection)
+
+
+@given(damaged_events())
+def test_parse_never_raises_on_damaged_events(value):
+    result = parse_change(value)
+    assert isinstance(result, Change | Rejection)
+    if isinstance(result, Rejection):
+        assert result.reasons
+
+
+@given(raw_events())
+def test_valid_events_parse(event):
+    change = parse_change(event)
+    assert isinstance(change, Change), change
+    assert change.meta_id == event["meta"]["id"]
+    assert change.event_timestamp.tzinfo is not None
+
+
+def test_every_recorded_event_parses():
+    files = sorted(DATA.glob("*.jsonl")) + sorted((DATA / "legacy").glob("*.jsonl"))
+    assert len(files) >= 10
+    total = 0
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                total += 1
+                result = parse_change(json.loads(line))
+                assert isinstance(result, Change), (path.name, result)
+    assert total > 8000
+
+
+def test_flow_numeric_type_and_new_page_without_old():
+    lines = (DATA / "yearfunla_wikiMedia_stream_monitor__recentchange_raw.jsonl").read_text().splitlines()
+    changes = [parse_change(json.loads(x)) for x in lines if x.strip()]
+    assert any(c.type == "142" for c in changes)
+    new_pages = [c for c in changes if c.type == "new"]
+    assert new_pages and all(c.length_old is None and c.revision_old is None for c in new_pages)
+    logs = [c for c in changes if c.type == "log"]
+    assert any(c.rc_id is None for c in logs) and all(c.log_type for c in logs)
+
+
+def test_rejection_names_every_reason():
+    result = parse_change({"meta": {"dt": "yesterday"}, "type": "edit"})
+    assert isinstance(result, Rejection)
+    assert {"missing_meta_id", "bad_meta_dt", "missing_title", "missing_wiki"} <= set(result.reasons)
+    assert parse_change([1, 2]) == Rejection(("not_an_object",))
+
+
+def test_canary_recognised():
+    event = json.loads((DATA / "dlw-github_wiki_visualizer__example.jsonl").read_text().splitlines()[0])
+    event["meta"]["domain"] = "canary"
+    change = parse_change(event)
+    assert isinstance(change, Change) and change.is_canary
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-03-03T11:15:25.048Z", datetime(2026, 3, 3, 11, 15, 25, 48000, tzinfo=UTC)),
+        ("2018-03-07T16:16:17+00:00", datetime(2018, 3, 7, 16, 16, 17, tzinfo=UTC)),
+        (1769523539, datetime(2026, 1, 27, 14, 18, 59, tzinfo=UTC)),
+        (1772536525049, datetime(2026, 3, 3, 11, 15, 25, 49000, tzinfo=UTC)),
+        ("2026-01-01T00:00:00", None),
+        ("not a date", None),
+        (True, None),
+    ],
+)
+def test_parse_time(value, expected):
+    assert parse_time(value) == expected

@@ -1,0 +1,278 @@
+"""The embedded engine: the whole medallion pipeline in one process, batch by batch.
+
+Each stage commits its rows with its input position in the same Iceberg commit, so a restart resumes
+every stage where its own tables say it stopped: bronze from the source, silver from bronze, gold
+from silver. A bounded run closes its open windows at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+
+import attrs
+
+from wikiguard.application import checkpoints
+from wikiguard.application.alerting import Alerting, anomaly_alert, quality_alert
+from wikiguard.application.bronze import BRONZE_WRITER, BronzeBatch, BronzeStage, locate
+from wikiguard.application.gold import GoldStage
+from wikiguard.application.ports import ChangeSource, Clock, Row, SourceRecord, TableStore
+from wikiguard.application.quality_gate import quality_metrics_row
+from wikiguard.application.silver import SILVER_STATE, SILVER_WRITER, SilverBatch, SilverStage, change_of
+from wikiguard.application.tables import (
+    BRONZE_EVENTS,
+    BRONZE_QUARANTINE,
+    QUALITY_METRICS,
+    SILVER_EVENTS,
+    SILVER_QUARANTINE,
+)
+from wikiguard.domain.quality import BatchQuality
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class PipelineSettings:
+    batch_rows: int = 50_000  # an Iceberg commit at most every this many records...
+    batch_seconds: float = 30.0  # ...or this often, whichever comes first
+    max_events: int | None = None
+    duration_seconds: float | None = None
+    maintain_every_batches: int = 200
+    snapshot_retention: timedelta = timedelta(hours=6)
+    progress_seconds: float = 10.0
+    engine: str = "embedded"
+
+
+@attrs.define
+class RunSummary:
+    """What a run did; the bronze line adds up: read = filtered + canaries + bronze + quarantined."""
+
+    read: int = 0
+    filtered_out: int = 0
+    canaries: int = 0
+    bronze_rows: int = 0
+    bronze_quarantined: int = 0
+    silver_rows: int = 0
+    duplicates: int = 0
+    silver_quarantined: int = 0
+    gold_entity_rows: int = 0
+    gold_user_rows: int = 0
+    gold_global_rows: int = 0
+    gold_quarantined: int = 0
+    batches: int = 0
+    alerts_sent: int = 0
+    alerts_suppressed: int = 0
+    quarantine_reasons: Counter[str] = attrs.field(factory=Counter)
+    outcomes: Counter[str] = attrs.field(factory=Counter)
+    anomalies: list[tuple[int, str]] = attrs.field(factory=list)  # (risk score, explanation line)
+    stage_seconds: Counter[str] = attrs.field(factory=Counter)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.filtered_out + self.canaries + self.bronze_rows + self.bronze_quarantined
+
+
+def quarantine_reasons(rows: Sequence[Row]) -> Counter[str]:
+    return Counter(reason for row in rows for reason in row["reasons"])
+
+
+@attrs.define
+class EmbeddedPipeline:
+    """Runs source -> bronze -> silver -> gold (+ gates and alerts) in one process."""
+
+    source: ChangeSource
+    store: TableStore
+    bronze: BronzeStage
+    silver: SilverStage
+    gold: GoldStage
+    alerting: Alerting
+    clock: Clock
+    settings: PipelineSettings = PipelineSettings()
+    on_progress: Callable[[RunSummary], None] | None = None
+    summary: RunSummary = attrs.field(factory=RunSummary)
+    _batch_no: int = 0
+
+    def run(self) -> RunSummary:
+        self.store.ensure_tables()
+        start_after = self._recover()
+        deadline = None if self.settings.duration_seconds is None else time.monotonic() + self.settings.duration_seconds
+        last_progress = time.monotonic()
+        try:
+            for batch in self._batches(self.source.records(start_after), deadline):
+                self._process(batch)
+                if self.on_progress and time.monotonic() - last_progress >= self.settings.progress_seconds:
+                    self.on_progress(self.summary)
+                    last_progress = time.monotonic()
+        finally:
+            self.source.close()
+        self._close_open_windows()
+        return self.summary
+
+    # -- recovery -------------------------------------------------------------------------
+    def _recover(self) -> int | None:
+        """Bring silver and gold up to bronze's committed state; return the source position to resume after."""
+        store = self.store
+        bronze_pos = checkpoints.lowest(store, [BRONZE_QUARANTINE.name, BRONZE_EVENTS.name], BRONZE_WRITER)
+        silver_pos = checkpoints.lowest(store, [SILVER_QUARANTINE.name, SILVER_EVENTS.name], SILVER_WRITER)
+        self.silver.restore_watermark(store.checkpoint(SILVER_EVENTS.name, SILVER_STATE))
+        since = self.silver.dedup_since()
+        if since is not None:
+            self.silver.remember(store.scan(SILVER_EVENTS.name, at_least=("event_timestamp", since)))
+        self.gold.restore(self.silver.watermark.closed_until)
+        # Bronze rows committed before a crash that silver never saw.
+        lowest_offset = min(silver_pos.values(), default=-1)
+        missed = [
+            row
+            for row in store.scan(BRONZE_EVENTS.name, at_least=("kafka_offset", lowest_offset + 1))
+            if checkpoints.is_beyond(silver_pos, *locate(row))
+        ]
+        if missed:
+            missed.sort(key=lambda r: (r["kafka_topic"], r["kafka_partition"], r["kafka_offset"]))
+            logger.info("recovering %d bronze rows silver had not processed", len(missed))
+            self._silver_and_gold([(row, change_of(row)) for row in missed], self._next_batch_id())
+        source_key = checkpoints.partition_key(self.source.name, 0)
+        return bronze_pos.get(source_key)
+
+    # -- batches --------------------------------------------------------------------------
+    def _batches(self, records: Iterator[SourceRecord], deadline: float | None) -> Iterator[list[SourceRecord]]:
+        settings = self.settings
+        batch: list[SourceRecord] = []
+        opened = time.monotonic()
+        taken = 0
+        for record in records:
+            batch.append(record)
+            taken += 1
+            now = time.monotonic()
+            done = (settings.max_events is not None and taken >= settings.max_events) or (
+                deadline is not None and now >= deadline
+            )
+            if done or len(batch) >= settings.batch_rows or now - opened >= settings.batch_seconds:
+                yield batch
+                batch, opened = [], time.monotonic()
+            if done:
+                break
+        if batch:
+            yield batch
+
+    def _next_batch_id(self) -> str:
+        self._batch_no += 1
+        return f"{self.clock.now().strftime('%Y%m%dT%H%M%S')}-{self._batch_no:06d}"
+
+    def _process(self, records: list[SourceRecord]) -> None:
+        batch_id = self._next_batch_id()
+        now = self.clock.now()
+        t0 = time.perf_counter()
+        bronze = self.bronze.process(records, batch_id=batch_id, now=now)
+        t1 = time.perf_counter()
+        self._commit_bronze(records, bronze, now)
+        t2 = time.perf_counter()
+        self.summary.stage_seconds.update({"bronze": t1 - t0, "bronze_commit": t2 - t1})
+        self._silver_and_gold(list(zip(bronze.rows, bronze.changes, strict=True)), batch_id)
+        self.summary.batches += 1
+        if self.summary.batches % self.settings.maintain_every_batches == 0:
+            self.store.maintain(now - self.settings.snapshot_retention)
+
+    def _commit_bronze(self, records: list[SourceRecord], bronze: BronzeBatch, now: datetime) -> None:
+        positions: checkpoints.Positions = {}
+        for record in records:
+            key = checkpoints.partition_key(record.topic, record.partition)
+            positions[key] = max(positions.get(key, -1), record.position)
+        store = self.store
+        kw = {"key": BRONZE_WRITER, "positions": positions, "locate": locate}
+        checkpoints.write_beyond(store, BRONZE_QUARANTINE.name, bronze.quarantined, **kw)  # type: ignore[arg-type]
+        self._record_quality(bronze.quality, now)
+        checkpoints.write_beyond(store, BRONZE_EVENTS.name, bronze.rows, **kw)  # type: ignore[arg-type]
+        s = self.summary
+        s.read += bronze.read
+        s.filtered_out += bronze.filtered_out
+        s.canaries += bronze.canaries
+        s.bronze_rows += len(bronze.rows)
+        s.bronze_quarantined += len(bronze.quarantined)
+        s.quarantine_reasons.update(quarantine_reasons(bronze.quarantined))
+
+    def _silver_and_gold(self, items: list[tuple[Row, object]], batch_id: str) -> None:
+        if not items:
+            return
+        now = self.clock.now()
+        t0 = time.perf_counter()
+        silver = self.silver.process(items, batch_id=batch_id, now=now)  # type: ignore[arg-type]
+        t1 = time.perf_counter()
+        self._commit_silver(silver, now)
+        t2 = time.perf_counter()
+        self.gold.add(silver.events)
+        self.gold.add_quality_failures(silver.quarantined)
+        t3 = time.perf_counter()
+        self.summary.stage_seconds.update({"silver": t1 - t0, "silver_commit": t2 - t1, "gold": t3 - t2})
+        closed = self.silver.watermark.closed_until
+        gold_done = self.gold.checkpoint()
+        if closed is not None and (gold_done is None or closed > gold_done):
+            self._close_gold(closed, batch_id, now)
+
+    def _commit_silver(self, silver: SilverBatch, now: datetime) -> None:
+        store = self.store
+        kw = {"key": SILVER_WRITER, "positions": silver.positions, "locate": locate}
+        checkpoints.write_beyond(store, SILVER_QUARANTINE.name, silver.quarantined, **kw)  # type: ignore[arg-type]
+        lags = sorted(e.processing_lag_seconds for e in silver.events)
+        freshness = (lags[len(lags) // 2], lags[-1]) if lags else (None, None)
+        self._record_quality(silver.quality, now, freshness)
+        checkpoints.write_beyond(
+            store, SILVER_EVENTS.name, silver.rows, extra={SILVER_STATE: self.silver.state()}, **kw  # type: ignore[arg-type]
+        )
+        s = self.summary
+        s.silver_rows += len(silver.rows)
+        s.duplicates += silver.duplicates
+        s.silver_quarantined += len(silver.quarantined)
+        s.quarantine_reasons.update(quarantine_reasons(silver.quarantined))
+
+    def _close_gold(self, closed_until: datetime, batch_id: str, now: datetime) -> None:
+        t0 = time.perf_counter()
+        result = self.gold.close(closed_until, batch_id=batch_id, now=now)
+        self.summary.stage_seconds["gold_close"] += time.perf_counter() - t0
+        s = self.summary
+        s.gold_entity_rows += len(result.entity_rows)
+        s.gold_user_rows += len(result.user_rows)
+        s.gold_global_rows += len(result.global_rows)
+        s.gold_quarantined += result.quarantined
+        s.outcomes[f"gold:{result.quality.outcome}"] += 1
+        alerts = [anomaly_alert(a, now=now) for a in result.anomalies]
+        s.anomalies.extend((a.risk_score, a.headline) for a in result.anomalies)
+        s.anomalies.sort(key=lambda x: -x[0])
+        del s.anomalies[20:]
+        gate_alert = quality_alert(result.quality, now=now)
+        self._publish([a for a in [*alerts, gate_alert] if a is not None])
+
+    def _record_quality(
+        self, quality: BatchQuality, now: datetime, freshness: tuple[float | None, float | None] = (None, None)
+    ) -> None:
+        self.summary.outcomes[f"{quality.layer}:{quality.outcome}"] += 1
+        row = quality_metrics_row(
+            quality,
+            engine=self.settings.engine,
+            measured_at=now,
+            freshness_p50_seconds=freshness[0],
+            freshness_max_seconds=freshness[1],
+        )
+        self.store.append(QUALITY_METRICS.name, [row], {})
+        alert = quality_alert(quality, now=now)
+        if alert is not None:
+            self._publish([alert])
+
+    def _publish(self, alerts: list[object]) -> None:
+        if not alerts:
+            return
+        report = self.alerting.publish(alerts)  # type: ignore[arg-type]
+        self.summary.alerts_sent += report.sent
+        self.summary.alerts_suppressed += report.suppressed
+
+    def _close_open_windows(self) -> None:
+        wm = self.silver.watermark
+        before = wm.closed_until
+        wm.close_all()
+        if wm.closed_until is None or wm.closed_until == before and self.gold.checkpoint() == before:
+            return
+        # Persist the closed watermark so a later run treats these windows as closed.
+        self.store.append(SILVER_EVENTS.name, [], {SILVER_STATE: self.silver.state()})
+        self._close_gold(wm.closed_until, self._next_batch_id(), self.clock.now())
