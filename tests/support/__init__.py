@@ -1,0 +1,1 @@
+"""Test doubles of external systems that run on loopback (not fakes of our own ports)."""
