@@ -96,3 +96,80 @@ ALERTS_SENT = TableSpec(
     ),
     doc="Every alert that went out, so a restarted process keeps throttling.",
 )
+
+_GOLD_JUDGEMENT = (
+    "anomaly_types:string is_anomaly:boolean! severity:string! anomaly_explanation:string! "
+    "aggregation_timestamp:timestamp! batch_id:string! event_date:date!"
+)
+
+GOLD_ENTITY_METRICS = TableSpec(
+    "gold_entity_metrics_10min",
+    _cols(
+        "entity:string! wiki:string! total_events:long! edit_count:long! new_page_count:long! "
+        "categorize_count:long! log_count:long! revert_count:long! anonymous_edit_count:long! "
+        "bot_edit_count:long! total_bytes_changed:long! avg_bytes_changed:double! min_bytes_changed:long! "
+        "max_bytes_changed:long! max_abs_bytes_changed:long! large_edit_count:long! "
+        "quality_passed_count:long! quality_failed_count:long! unique_editors:long! "
+        "unique_anonymous_editors:long! avg_processing_lag_seconds:double! max_processing_lag_seconds:double! "
+        "edits_with_comment:long! first_event_timestamp:timestamp! last_event_timestamp:timestamp! "
+        "window_start:timestamp! window_end:timestamp! revert_ratio:double! anonymous_ratio:double! "
+        "bot_ratio:double! quality_ratio:double! baseline_windows:int! baseline_events_avg:double! "
+        "baseline_events_stddev:double! baseline_revert_ratio:double! baseline_anonymous_ratio:double! "
+        "events_zscore:double! revert_deviation:double! anonymous_deviation:double! "
+        "is_burst_activity:boolean! is_high_revert_rate:boolean! is_anonymous_surge:boolean! "
+        "is_large_content_change:boolean! risk_score:int! " + _GOLD_JUDGEMENT
+    ),
+    sort_by=("window_start", "entity"),
+    doc="One row per watched page and 10-minute window: activity, learned baseline, anomalies, risk.",
+)
+
+GOLD_USER_METRICS = TableSpec(
+    "gold_user_metrics_10min",
+    _cols(
+        "user_name:string! user_type:string! is_bot:boolean! is_anonymous:boolean! "
+        "is_temporary_account:boolean! total_events:long! edit_count:long! new_page_count:long! "
+        "categorize_count:long! log_count:long! revert_count:long! total_bytes_changed:long! "
+        "avg_bytes_changed:double! large_edit_count:long! entities_edited:long! wikis_touched:long! "
+        "quality_failed_count:long! edits_with_comment:long! first_event_timestamp:timestamp! "
+        "last_event_timestamp:timestamp! window_start:timestamp! window_end:timestamp! revert_ratio:double! "
+        "baseline_samples:long! baseline_edits_avg:double! baseline_edits_stddev:double! "
+        "baseline_entities_avg:double! baseline_entities_stddev:double! baseline_revert_ratio:double! "
+        "edits_zscore:double! entities_zscore:double! is_new_user:boolean! is_user_blitz:boolean! "
+        "is_new_user_blitz:boolean! is_mass_reverter:boolean! is_cross_wiki_active:boolean! "
+        "is_high_revert_user:boolean! user_risk_score:int! " + _GOLD_JUDGEMENT
+    ),
+    sort_by=("window_start", "user_name"),
+    doc="One row per user and 10-minute window on watched pages, judged against the user's class.",
+)
+
+GOLD_GLOBAL_METRICS = TableSpec(
+    "gold_global_metrics_10min",
+    _cols(
+        "total_events:long! total_edits:long! total_new_pages:long! total_categorize:long! total_log:long! "
+        "total_reverts:long! total_anonymous:long! total_bot:long! total_large_edits:long! "
+        "total_bytes_changed:long! avg_bytes_changed:double! total_quality_failed:long! unique_users:long! "
+        "unique_entities:long! unique_wikis:long! avg_processing_lag:double! max_processing_lag:double! "
+        "window_start:timestamp! window_end:timestamp! revert_ratio:double! anonymous_ratio:double! "
+        "bot_ratio:double! events_per_user:double! events_per_entity:double! baseline_windows:int! "
+        "baseline_events_avg:double! baseline_events_stddev:double! baseline_revert_ratio:double! "
+        "baseline_anonymous_ratio:double! events_zscore:double! revert_deviation:double! "
+        "anonymous_deviation:double! is_burst_activity:boolean! is_high_revert_rate:boolean! "
+        "is_anonymous_surge:boolean! risk_score:int! health_score:int! platform_health:string! "
+        "health_explanation:string! " + _GOLD_JUDGEMENT
+    ),
+    sort_by=("window_start",),
+    doc="One row per 10-minute window over every watched page: volume, baseline, anomalies, health.",
+)
+
+ALL_TABLES = (
+    BRONZE_EVENTS,
+    SILVER_EVENTS,
+    BRONZE_QUARANTINE,
+    SILVER_QUARANTINE,
+    GOLD_QUARANTINE,
+    QUALITY_METRICS,
+    ALERTS_SENT,
+    GOLD_ENTITY_METRICS,
+    GOLD_USER_METRICS,
+    GOLD_GLOBAL_METRICS,
+)

@@ -38,6 +38,8 @@ class RuleKind(enum.StrEnum):
     SIZE = "size"  # len(column) <= max
     CONSISTENT = "consistent"  # column == other_column when both are set
     UNIQUE = "unique"  # batch-level: the column has no duplicate values within the batch
+    NOT_NULL_UNLESS = "not_null_unless"  # NOT_NULL, except on rows whose other_column is in values
+    GREATER_THAN = "greater_than"  # column > other_column when both are set
 
 
 @attrs.frozen
@@ -62,12 +64,14 @@ class Rule:
         kind = self.kind
         if kind is RuleKind.NOT_NULL:
             return value is None or value == ""
+        if kind is RuleKind.NOT_NULL_UNLESS:
+            return (value is None or value == "") and row.get(self.other_column or "") not in self.values
         if kind is RuleKind.UNIQUE:
             return False
         if value is None:
             return False  # absence is NOT_NULL's business
         if kind is RuleKind.RANGE:
-            return (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
+            return bool((self.min is not None and value < self.min) or (self.max is not None and value > self.max))
         if kind is RuleKind.IN_SET:
             return value not in self.values
         if kind is RuleKind.MATCHES:
@@ -75,12 +79,15 @@ class Rule:
         if kind is RuleKind.TEMPORAL:
             return bool(value > reference + timedelta(seconds=self.max or 0))
         if kind is RuleKind.FRESHNESS:
-            return (reference - value).total_seconds() > (self.max_lag_seconds or 0)
+            return bool((reference - value).total_seconds() > (self.max_lag_seconds or 0))
         if kind is RuleKind.SIZE:
             return len(value) > (self.max or 0)
         if kind is RuleKind.CONSISTENT:
             other = row.get(self.other_column or "")
             return other is not None and other != value
+        if kind is RuleKind.GREATER_THAN:
+            other = row.get(self.other_column or "")
+            return other is not None and not bool(value > other)
         raise AssertionError(kind)
 
 
@@ -150,8 +157,8 @@ class RuleSet:
         """
         per_row = [self.reasons(row, reference) for row in rows]
         failed_counts: Counter[str] = Counter()
-        for reasons in per_row:
-            failed_counts.update(reasons)
+        for row_reasons in per_row:
+            failed_counts.update(row_reasons)
         for rule in self.rules:
             if rule.kind is RuleKind.UNIQUE:
                 failed_counts[rule.name] = duplicate_count(row.get(rule.column) for row in rows)
@@ -159,7 +166,7 @@ class RuleSet:
                 failed_counts[rule.name] = sum(1 for row in rows if rule.failed_by(row, reference))
         upstream = Counter(upstream_failures or {})
         total = len(rows) + sum(upstream.values())
-        passed = sum(1 for reasons in per_row if not reasons)
+        passed = sum(1 for row_reasons in per_row if not row_reasons)
         checks = tuple(CheckResult(r.name, r.severity, failed_counts.get(r.name, 0)) for r in self.rules)
         checks += tuple(CheckResult(name, Severity.WARNING, n) for name, n in sorted(upstream.items()))
         reasons = dict(failed_counts + upstream)

@@ -1,0 +1,255 @@
+"""The gold use case: close event-time windows into entity, user and platform metrics, judged against
+baselines learned from the gold tables' own history, gated, and written with a checkpoint.
+
+Restart safety: every table write carries the checkpoint `{"gold": closed_until}` in its own commit.
+Windows are recomputed from silver on restart, and a table whose checkpoint already covers a window
+is not written again, so a crash between two tables' commits neither loses nor duplicates rows.
+The baseline book learns only the rows the gate let through, which are exactly the rows a restarted
+process reads back from the gold tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from wikiguard.application.ports import Row, TableStore
+from wikiguard.application.quality_gate import quality_metrics_row, run_gate
+from wikiguard.application.tables import (
+    GOLD_ENTITY_METRICS,
+    GOLD_GLOBAL_METRICS,
+    GOLD_QUARANTINE,
+    GOLD_USER_METRICS,
+    QUALITY_METRICS,
+    SILVER_EVENTS,
+    SILVER_QUARANTINE,
+)
+from wikiguard.domain.anomalies import Anomaly, AnomalyConfig, Scope, anomaly_of
+from wikiguard.domain.baselines import BaselineBook, judge_window
+from wikiguard.domain.enrichment import SilverEvent
+from wikiguard.domain.metrics import OpenWindows
+from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleSet
+from wikiguard.domain.rulesets import GOLD_RULES
+from wikiguard.domain.windows import DEFAULT_WINDOW, Window
+
+CHECKPOINT_KEY = "gold"
+_SILVER_FIELDS = tuple(a.name for a in attrs.fields(SilverEvent))
+# (table, the column that says which window a row belongs to)
+_TABLES = (
+    (GOLD_ENTITY_METRICS.name, "window_start"),
+    (GOLD_USER_METRICS.name, "window_start"),
+    (GOLD_GLOBAL_METRICS.name, "window_start"),
+    (GOLD_QUARANTINE.name, "event_timestamp"),
+    (QUALITY_METRICS.name, None),
+)
+
+
+@attrs.frozen
+class GoldSettings:
+    window: timedelta = DEFAULT_WINDOW
+    anomalies: AnomalyConfig = AnomalyConfig()
+    thresholds: GateThresholds = GateThresholds()
+    rules: RuleSet = GOLD_RULES
+    # Silver quarantine reasons that say nothing about the data's quality: not counted as failures.
+    not_quality_failures: frozenset[str] = frozenset({"late", "duplicate"})
+
+
+@attrs.frozen
+class GoldResult:
+    entity_rows: list[Row]
+    user_rows: list[Row]
+    global_rows: list[Row]
+    anomalies: list[Anomaly]
+    quality: BatchQuality
+    windows: tuple[Window, ...] = ()  # the windows closed, oldest first
+    quarantined: int = 0  # metric rows the gate sent to gold_quarantine
+
+
+class GoldStage:
+    """Windows of silver events in, gold metric rows and anomalies out.
+
+    Call `restore()` first when the store already holds data; then `add()` events and quality
+    failures as silver writes them, and `close()` whenever the watermark's `closed_until` advances.
+    If `close()` raises, call `restore()` before going on: the windows it took are rebuilt from silver.
+    """
+
+    def __init__(self, store: TableStore, settings: GoldSettings, *, engine: str = "embedded") -> None:
+        self._store = store
+        self._settings = settings
+        self._engine = engine
+        self._open = OpenWindows(settings.window)
+        self._book = BaselineBook(settings.anomalies, settings.window)
+        self._committed: datetime | None = None
+        self._known = False  # whether `_committed` reflects the store (after restore or a close)
+        self.late_events = 0  # events whose window was already closed (silver should have held them back)
+
+    def checkpoint(self) -> datetime | None:
+        """The `closed_until` every gold table has committed, or None before the first complete close.
+
+        Read from the store once (cheap to call per batch afterwards): this stage is the only writer.
+        """
+        if self._known:
+            return self._committed
+        positions = [self._store.checkpoint(table, CHECKPOINT_KEY) for table, _ in _TABLES]
+        done = [datetime.fromisoformat(p) for p in positions if p is not None]
+        self._committed = min(done) if len(done) == len(positions) else None
+        self._known = True
+        return self._committed
+
+    def restore(self, closed_until: datetime | None) -> None:
+        """Rebuild the open windows from silver and the baselines from the last N windows of gold.
+
+        Windows are rebuilt from gold's own committed checkpoint when there is one (a window gold has
+        not committed everywhere is recomputed), otherwise from `closed_until` (None: all of silver).
+        """
+        self._known = False
+        committed = self.checkpoint()
+        start = committed or closed_until
+        self._open = OpenWindows(self._settings.window, closed_until=start)
+        since = ("event_timestamp", start) if start else None
+        self.add(_silver_event(row) for row in self._store.scan(SILVER_EVENTS.name, at_least=since))
+        self.add_quality_failures(self._store.scan(SILVER_QUARANTINE.name, at_least=since))
+        self._book = BaselineBook(self._settings.anomalies, self._settings.window)
+        if committed is not None:
+            self._restore_book(committed)
+
+    def _restore_book(self, committed: datetime) -> None:
+        horizon = committed - self._settings.window * self._settings.anomalies.history_windows
+        by_window: dict[datetime, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
+        for table, _ in _TABLES[:3]:
+            for row in self._store.scan(table, at_least=("window_start", horizon)):
+                if row["window_start"] < committed:  # a table ahead of the others after a crash
+                    by_window[row["window_start"]][table].append(row)
+        for start in sorted(by_window):
+            rows = by_window[start]
+            platform = rows[GOLD_GLOBAL_METRICS.name]
+            self._book.observe(
+                Window(start, start + self._settings.window),
+                sorted(rows[GOLD_ENTITY_METRICS.name], key=lambda r: str(r["entity"])),
+                sorted(rows[GOLD_USER_METRICS.name], key=lambda r: str(r["user_name"])),
+                platform[0] if platform else None,
+            )
+
+    def add(self, events: Iterable[SilverEvent]) -> None:
+        """Count silver events in their windows."""
+        add = self._open.add
+        late = 0
+        for event in events:
+            if not add(event):
+                late += 1
+        self.late_events += late
+
+    def add_quality_failures(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Count silver quarantine rows against their window, entity and user.
+
+        A row needs `event_timestamp`; the entity and user come from `canonical_entity`/`user_name`
+        on the row or else from its `record` (the quarantined silver row as JSON). Rows refused only
+        for being late or duplicates are not quality failures and are skipped.
+        """
+        skip = self._settings.not_quality_failures
+        for row in rows:
+            moment = row.get("event_timestamp")
+            if moment is None or skip.intersection(row.get("reasons") or ()):
+                continue
+            entity, user = _who(row)
+            self._open.add_quality_failure(moment, entity, user)
+
+    def close(self, closed_until: datetime, *, batch_id: str, now: datetime) -> GoldResult:
+        """Finalize, judge, gate and write every open window that ends at or before `closed_until`."""
+        rules = self._settings.rules
+
+        def ok(row: Row) -> bool:
+            return not rules.reasons(row, now)
+
+        tables: dict[Scope, list[dict[str, Any]]] = {Scope.ENTITY: [], Scope.USER: [], Scope.GLOBAL: []}
+        windows = []
+        for acc in self._open.close(closed_until):
+            rows = acc.finalize()
+            if rows is None:
+                continue
+            judged = judge_window(rows, self._book)
+            for row in (*judged.entities, *judged.users, judged.platform):
+                row["aggregation_timestamp"] = now
+                row["batch_id"] = batch_id
+            # The book learns only what the gate lets through: exactly what the tables will hold.
+            platform = judged.platform if ok(judged.platform) else None
+            self._book.observe(
+                rows.window, list(filter(ok, judged.entities)), list(filter(ok, judged.users)), platform
+            )
+            tables[Scope.ENTITY].extend(judged.entities)
+            tables[Scope.USER].extend(judged.users)
+            tables[Scope.GLOBAL].append(judged.platform)
+            windows.append(rows.window)
+        everything = [row for scope_rows in tables.values() for row in scope_rows]
+        gate = run_gate(
+            rules, everything, batch_id=batch_id, reference=now, thresholds=self._settings.thresholds
+        )
+        passed_ids = {id(row) for row in gate.passed}
+        passed = {scope: [r for r in rows if id(r) in passed_ids] for scope, rows in tables.items()}
+        if self._committed is None or closed_until > self._committed:
+            self._write(GOLD_ENTITY_METRICS.name, passed[Scope.ENTITY], closed_until, "window_start")
+            self._write(GOLD_USER_METRICS.name, passed[Scope.USER], closed_until, "window_start")
+            self._write(GOLD_GLOBAL_METRICS.name, passed[Scope.GLOBAL], closed_until, "window_start")
+            self._write(GOLD_QUARANTINE.name, gate.quarantined, closed_until, "event_timestamp")
+            quality = (
+                [quality_metrics_row(gate.quality, engine=self._engine, measured_at=now)]
+                if everything
+                else []
+            )
+            self._write(QUALITY_METRICS.name, quality, closed_until, None)
+            self._committed, self._known = closed_until, True
+        anomalies = [
+            a for scope, rows in passed.items() for a in map(lambda r: anomaly_of(scope, r), rows) if a
+        ]
+        anomalies.sort(key=lambda a: (a.window.start, -a.risk_score, a.scope, a.subject))
+        return GoldResult(
+            entity_rows=list(passed[Scope.ENTITY]),
+            user_rows=list(passed[Scope.USER]),
+            global_rows=list(passed[Scope.GLOBAL]),
+            anomalies=anomalies,
+            quality=gate.quality,
+            windows=tuple(windows),
+            quarantined=len(gate.quarantined),
+        )
+
+    def _write(
+        self, table: str, rows: Sequence[Row], closed_until: datetime, window_column: str | None
+    ) -> None:
+        position = self._store.checkpoint(table, CHECKPOINT_KEY)
+        done = datetime.fromisoformat(position) if position is not None else None
+        if done is not None:
+            if done >= closed_until:
+                return  # committed before a crash: writing again would duplicate
+            if window_column is not None:
+                rows = [r for r in rows if r[window_column] >= done]
+        self._store.append(table, rows, {CHECKPOINT_KEY: closed_until.isoformat()})
+
+    @property
+    def open_windows(self) -> int:
+        return len(self._open)
+
+
+def _silver_event(row: Row) -> SilverEvent:
+    return SilverEvent(**{name: row[name] for name in _SILVER_FIELDS})
+
+
+def _who(row: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    entity, user = row.get("canonical_entity"), row.get("user_name")
+    if (entity is None or user is None) and isinstance(row.get("record"), str):
+        try:
+            record = json.loads(row["record"])
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            entity = entity or _text(record.get("canonical_entity"))
+            user = user or _text(record.get("user_name"))
+    return entity, user
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
