@@ -29,6 +29,8 @@ from wikiguard.application.tables import (
     SILVER_EVENTS,
     SILVER_QUARANTINE,
 )
+from wikiguard.domain.alerts import Alert
+from wikiguard.domain.events import Change
 from wikiguard.domain.quality import BatchQuality
 
 logger = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ class RunSummary:
     quarantine_reasons: Counter[str] = attrs.field(factory=Counter)
     outcomes: Counter[str] = attrs.field(factory=Counter)
     anomalies: list[tuple[int, str]] = attrs.field(factory=list)  # (risk score, explanation line)
-    stage_seconds: Counter[str] = attrs.field(factory=Counter)
+    stage_seconds: dict[str, float] = attrs.field(factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -97,11 +99,11 @@ class EmbeddedPipeline:
 
     def run(self) -> RunSummary:
         self.store.ensure_tables()
-        start_after = self._recover()
+        resume = self._recover()
         deadline = None if self.settings.duration_seconds is None else time.monotonic() + self.settings.duration_seconds
         last_progress = time.monotonic()
         try:
-            for batch in self._batches(self.source.records(start_after), deadline):
+            for batch in self._batches(self.source.records(resume), deadline):
                 self._process(batch)
                 if self.on_progress and time.monotonic() - last_progress >= self.settings.progress_seconds:
                     self.on_progress(self.summary)
@@ -112,8 +114,8 @@ class EmbeddedPipeline:
         return self.summary
 
     # -- recovery -------------------------------------------------------------------------
-    def _recover(self) -> int | None:
-        """Bring silver and gold up to bronze's committed state; return the source position to resume after."""
+    def _recover(self) -> checkpoints.Positions:
+        """Bring silver and gold up to bronze's committed state; return the source positions to resume after."""
         store = self.store
         bronze_pos = checkpoints.lowest(store, [BRONZE_QUARANTINE.name, BRONZE_EVENTS.name], BRONZE_WRITER)
         silver_pos = checkpoints.lowest(store, [SILVER_QUARANTINE.name, SILVER_EVENTS.name], SILVER_WRITER)
@@ -133,8 +135,7 @@ class EmbeddedPipeline:
             missed.sort(key=lambda r: (r["kafka_topic"], r["kafka_partition"], r["kafka_offset"]))
             logger.info("recovering %d bronze rows silver had not processed", len(missed))
             self._silver_and_gold([(row, change_of(row)) for row in missed], self._next_batch_id())
-        source_key = checkpoints.partition_key(self.source.name, 0)
-        return bronze_pos.get(source_key)
+        return bronze_pos
 
     # -- batches --------------------------------------------------------------------------
     def _batches(self, records: Iterator[SourceRecord], deadline: float | None) -> Iterator[list[SourceRecord]]:
@@ -169,7 +170,8 @@ class EmbeddedPipeline:
         t1 = time.perf_counter()
         self._commit_bronze(records, bronze, now)
         t2 = time.perf_counter()
-        self.summary.stage_seconds.update({"bronze": t1 - t0, "bronze_commit": t2 - t1})
+        self._time("bronze", t1 - t0)
+        self._time("bronze_commit", t2 - t1)
         self._silver_and_gold(list(zip(bronze.rows, bronze.changes, strict=True)), batch_id)
         self.summary.batches += 1
         if self.summary.batches % self.settings.maintain_every_batches == 0:
@@ -193,19 +195,21 @@ class EmbeddedPipeline:
         s.bronze_quarantined += len(bronze.quarantined)
         s.quarantine_reasons.update(quarantine_reasons(bronze.quarantined))
 
-    def _silver_and_gold(self, items: list[tuple[Row, object]], batch_id: str) -> None:
+    def _silver_and_gold(self, items: list[tuple[Row, Change]], batch_id: str) -> None:
         if not items:
             return
         now = self.clock.now()
         t0 = time.perf_counter()
-        silver = self.silver.process(items, batch_id=batch_id, now=now)  # type: ignore[arg-type]
+        silver = self.silver.process(items, batch_id=batch_id, now=now)
         t1 = time.perf_counter()
         self._commit_silver(silver, now)
         t2 = time.perf_counter()
         self.gold.add(silver.events)
         self.gold.add_quality_failures(silver.quarantined)
         t3 = time.perf_counter()
-        self.summary.stage_seconds.update({"silver": t1 - t0, "silver_commit": t2 - t1, "gold": t3 - t2})
+        self._time("silver", t1 - t0)
+        self._time("silver_commit", t2 - t1)
+        self._time("gold", t3 - t2)
         closed = self.silver.watermark.closed_until
         gold_done = self.gold.checkpoint()
         if closed is not None and (gold_done is None or closed > gold_done):
@@ -230,7 +234,7 @@ class EmbeddedPipeline:
     def _close_gold(self, closed_until: datetime, batch_id: str, now: datetime) -> None:
         t0 = time.perf_counter()
         result = self.gold.close(closed_until, batch_id=batch_id, now=now)
-        self.summary.stage_seconds["gold_close"] += time.perf_counter() - t0
+        self._time("gold_close", time.perf_counter() - t0)
         s = self.summary
         s.gold_entity_rows += len(result.entity_rows)
         s.gold_user_rows += len(result.user_rows)
@@ -238,11 +242,16 @@ class EmbeddedPipeline:
         s.gold_quarantined += result.quarantined
         s.outcomes[f"gold:{result.quality.outcome}"] += 1
         alerts = [anomaly_alert(a, now=now) for a in result.anomalies]
-        s.anomalies.extend((a.risk_score, a.headline) for a in result.anomalies)
+        s.anomalies.extend((a.risk_score, f"{a.subject} [{a.window.start:%Y-%m-%d %H:%M}] {a.explanation}")
+                           for a in result.anomalies)
         s.anomalies.sort(key=lambda x: -x[0])
         del s.anomalies[20:]
         gate_alert = quality_alert(result.quality, now=now)
         self._publish([a for a in [*alerts, gate_alert] if a is not None])
+
+    def _time(self, stage: str, seconds: float) -> None:
+        times = self.summary.stage_seconds
+        times[stage] = times.get(stage, 0.0) + seconds
 
     def _record_quality(
         self, quality: BatchQuality, now: datetime, freshness: tuple[float | None, float | None] = (None, None)
@@ -260,12 +269,12 @@ class EmbeddedPipeline:
         if alert is not None:
             self._publish([alert])
 
-    def _publish(self, alerts: list[object]) -> None:
+    def _publish(self, alerts: list[Alert]) -> None:
         if not alerts:
             return
-        report = self.alerting.publish(alerts)  # type: ignore[arg-type]
-        self.summary.alerts_sent += report.sent
-        self.summary.alerts_suppressed += report.suppressed
+        report = self.alerting.publish(alerts)
+        self.summary.alerts_sent += len(report.sent)
+        self.summary.alerts_suppressed += len(report.suppressed)
 
     def _close_open_windows(self) -> None:
         wm = self.silver.watermark

@@ -105,8 +105,8 @@ def parse_change(raw: Any) -> Change | Rejection:
     user = raw.get("user")
     if user is not None and not isinstance(user, str):
         reasons.append("bad_user")
-    length = raw.get("length") if isinstance(raw.get("length"), Mapping) else {}
-    revision = raw.get("revision") if isinstance(raw.get("revision"), Mapping) else {}
+    length = _mapping(raw.get("length"))
+    revision = _mapping(raw.get("revision"))
     ints = {
         "length_old": length.get("old"),
         "length_new": length.get("new"),
@@ -178,6 +178,10 @@ def parse_time(value: Any) -> datetime | None:
             return None
         return parsed.astimezone(UTC)
     return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _is_int(value: Any) -> bool:

@@ -1,0 +1,137 @@
+"""The embedded deployment shape: one process, a local (or Glue) Iceberg warehouse, alert sinks.
+
+Nothing connects at import time; clients are built when the container is asked for them.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from dependency_injector import containers, providers
+
+from wikiguard.adapters.files.allowlist_yaml import load_allowlist
+from wikiguard.adapters.files.jsonl_source import JsonLinesChangeSource
+from wikiguard.adapters.iceberg.table_store import IcebergTableStore, glue_catalog, local_catalog
+from wikiguard.adapters.log_sink.alert_sink import LogAlertSink
+from wikiguard.adapters.secrets import LiteralSecret
+from wikiguard.adapters.secrets.secrets_manager import SecretsManagerSecret
+from wikiguard.adapters.simulator.source import SimulatedChangeSource
+from wikiguard.adapters.slack.alert_sink import SlackAlertSink
+from wikiguard.adapters.sns.alert_sink import SnsAlertSink
+from wikiguard.adapters.sse.source import WikimediaSseChangeSource
+from wikiguard.application.alerting import Alerting
+from wikiguard.application.bronze import BronzeStage
+from wikiguard.application.gold import GoldSettings, GoldStage
+from wikiguard.application.pipeline import EmbeddedPipeline, PipelineSettings
+from wikiguard.application.ports import AlertSink, ChangeSource
+from wikiguard.application.silver import SilverSettings, SilverStage
+from wikiguard.application.tables import ALL_TABLES
+from wikiguard.domain.alerts import AlertThrottle
+from wikiguard.domain.allowlist import Allowlist
+from wikiguard.domain.rulesets import BRONZE_RULES, SILVER_RULES
+from wikiguard.domain.windows import DEFAULT_WINDOW
+from wikiguard.entrypoints.settings import Settings, SettingsError
+
+logger = logging.getLogger(__name__)
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def packaged_allowlist() -> Path:
+    return Path(str(importlib.resources.files("wikiguard.entrypoints") / "default_allowlist.yaml"))
+
+
+def read_allowlist(path: Path | None) -> Allowlist:
+    return load_allowlist(path or packaged_allowlist())
+
+
+def make_catalog(settings: Settings) -> Any:
+    if settings.catalog == "glue":
+        assert settings.s3_warehouse is not None
+        return glue_catalog(
+            settings.s3_warehouse,
+            settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+            s3_endpoint=settings.aws_endpoint_url,
+        )
+    return local_catalog(settings.warehouse)
+
+
+def make_source(kind: str, settings: Settings, allowlist: Allowlist, seed: int) -> ChangeSource:
+    """`live`, an http(s) URL, `simulate`, or a recorded file."""
+    if kind == "live" or kind.startswith(("http://", "https://")):
+        url = settings.sse_url if kind == "live" else kind
+        return WikimediaSseChangeSource(url, user_agent=settings.user_agent)
+    if kind == "simulate":
+        watched = [(e.wiki, e.title) for e in allowlist.entities]
+        return SimulatedChangeSource(seed, entities=watched)
+    path = Path(kind)
+    if not path.is_file():
+        raise SettingsError(f"--source {kind!r} is not live, simulate, an http(s) URL or an existing file")
+    return JsonLinesChangeSource(path)
+
+
+def _aws_client(service: str, settings: Settings) -> Any:
+    return boto3.client(service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+
+
+def make_sinks(settings: Settings) -> Iterator[dict[str, AlertSink]]:
+    """The configured sinks: always the log; Slack and SNS when configured."""
+    sinks: dict[str, AlertSink] = {"log": LogAlertSink()}
+    if settings.slack_webhook_url:
+        sinks["slack"] = SlackAlertSink(LiteralSecret(settings.slack_webhook_url, "WIKIGUARD_SLACK_WEBHOOK_URL"))
+    elif settings.slack_secret_id:
+        secret = SecretsManagerSecret(_aws_client("secretsmanager", settings), settings.slack_secret_id)
+        sinks["slack"] = SlackAlertSink(secret)
+    if settings.sns_topic_arn:
+        sinks["sns"] = SnsAlertSink(_aws_client("sns", settings), settings.sns_topic_arn)
+    yield sinks
+
+
+class EmbeddedContainer(containers.DeclarativeContainer):
+    """Wires the embedded engine. Override `settings`, `source_kind` and `run_settings` before use."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    source_kind = providers.Object("live")
+    seed = providers.Object(7)
+    run_settings = providers.Object(PipelineSettings())
+
+    clock = providers.Singleton(SystemClock)
+    allowlist = providers.Singleton(read_allowlist, settings.provided.allowlist)
+    catalog = providers.Singleton(make_catalog, settings)
+    store = providers.Singleton(IcebergTableStore, catalog, ALL_TABLES)
+    source = providers.Singleton(make_source, source_kind, settings, allowlist, seed)
+    sinks = providers.Resource(make_sinks, settings)
+
+    silver_settings = providers.Factory(
+        SilverSettings,
+        dedup_horizon=settings.provided.dedup_horizon,
+        allowed_lateness=settings.provided.allowed_lateness,
+        window=DEFAULT_WINDOW,
+    )
+    bronze = providers.Factory(BronzeStage, allowlist=allowlist.provider, rules=BRONZE_RULES)
+    silver = providers.Factory(SilverStage, rules=SILVER_RULES, settings=silver_settings)
+    gold = providers.Factory(GoldStage, store, providers.Factory(GoldSettings, window=DEFAULT_WINDOW))
+    throttle = providers.Factory(AlertThrottle, period=settings.provided.alert_throttle)
+    alerting = providers.Singleton(Alerting, sinks=sinks, throttle=throttle, clock=clock, history=store)
+
+    pipeline = providers.Factory(
+        EmbeddedPipeline,
+        source=source,
+        store=store,
+        bronze=bronze,
+        silver=silver,
+        gold=gold,
+        alerting=alerting,
+        clock=clock,
+        settings=run_settings,
+    )
