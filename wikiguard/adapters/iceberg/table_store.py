@@ -1,0 +1,241 @@
+"""`TableStore` on Apache Iceberg through pyiceberg: a local SQLite catalog, or AWS Glue + S3.
+
+Checkpoints live in Iceberg metadata: every append is ONE commit whose snapshot summary carries
+`wikiguard.checkpoint.<key> = <position>`, so rows and positions land (or fail) together and survive
+restarts. `checkpoint()` reads the newest snapshot of the current branch that has the key. An append
+of zero rows with a checkpoint still commits a snapshot, one that adds no data files, so an idle
+writer's position moves too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy.exc
+from botocore.exceptions import BotoCoreError, ClientError
+from pyiceberg import exceptions as iceberg_errors
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEqual, Reference
+from pyiceberg.expressions.literals import literal
+from pyiceberg.io.pyarrow import schema_to_pyarrow
+from pyiceberg.table import Table
+
+from wikiguard.adapters.iceberg import schemas
+from wikiguard.adapters.iceberg.snapshots import (
+    CHECKPOINT_PREFIX,
+    checkpoints_of,
+    maintain_table,
+    trim_snapshots,
+)
+from wikiguard.application.ports import Row, TableStore
+from wikiguard.application.tables import NAMESPACE, TableSpec
+from wikiguard.domain.errors import WikiguardError
+
+logger = logging.getLogger(__name__)
+
+# What pyiceberg and the systems under it raise for anticipated trouble (missing table, lost commit
+# race, unreachable S3/Glue, locked SQLite catalog); anything else is a bug and propagates.
+_SDK_ERRORS: tuple[type[BaseException], ...] = (
+    iceberg_errors.NoSuchTableError,
+    iceberg_errors.NoSuchNamespaceError,
+    iceberg_errors.CommitFailedException,
+    iceberg_errors.ValidationException,
+    iceberg_errors.ValidationError,
+    iceberg_errors.TableAlreadyExistsError,
+    iceberg_errors.NamespaceAlreadyExistsError,
+    iceberg_errors.RESTError,
+    iceberg_errors.WaitingForLockException,
+    pa.ArrowException,
+    OSError,
+    sqlalchemy.exc.SQLAlchemyError,
+    BotoCoreError,
+    ClientError,
+)
+
+
+class TableStoreError(WikiguardError):
+    """A table operation failed: unknown table, rows that do not fit, or the catalog/storage refused."""
+
+
+@contextmanager
+def _wrapped(what: str) -> Iterator[None]:
+    try:
+        yield
+    except schemas.RowConversionError as err:
+        raise TableStoreError(str(err)) from err
+    except _SDK_ERRORS as err:
+        raise TableStoreError(f"{what}: {type(err).__name__}: {err}") from err
+
+
+def local_catalog(warehouse: Path) -> Catalog:
+    """A SQL catalog in `<warehouse>/catalog.db` (SQLite) over `file://<warehouse>`; any Iceberg tool opens it."""
+    warehouse = warehouse.resolve()
+    warehouse.mkdir(parents=True, exist_ok=True)
+    return SqlCatalog(
+        "wikiguard",
+        uri=f"sqlite:///{warehouse / 'catalog.db'}",
+        warehouse=warehouse.as_uri(),
+    )
+
+
+def glue_catalog(
+    warehouse_s3_url: str,
+    region: str,
+    endpoint_url: str | None = None,
+    s3_endpoint: str | None = None,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+) -> Catalog:
+    """AWS Glue catalog with S3 FileIO. Endpoints are overridable for a moto server on loopback.
+
+    Credentials default to the usual AWS chain (role, env); pass them only for tests.
+    """
+    properties: dict[str, str] = {
+        "type": "glue",
+        "warehouse": warehouse_s3_url,
+        "glue.region": region,
+        "s3.region": region,
+        "client.region": region,
+        "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
+    }
+    if endpoint_url:
+        properties["glue.endpoint"] = endpoint_url
+    if s3_endpoint:
+        properties["s3.endpoint"] = s3_endpoint
+        properties["s3.force-virtual-addressing"] = "false"  # path-style: a loopback host has no buckets
+    if access_key_id and secret_access_key:
+        properties |= {"client.access-key-id": access_key_id, "client.secret-access-key": secret_access_key}
+        properties |= {"s3.access-key-id": access_key_id, "s3.secret-access-key": secret_access_key}
+        if session_token:
+            properties |= {"client.session-token": session_token, "s3.session-token": session_token}
+    with _wrapped("opening the Glue catalog"):
+        return load_catalog("wikiguard", **properties)
+
+
+class IcebergTableStore(TableStore):
+    """Tables of `specs` in `namespace` of `catalog`; each `append` is exactly one Iceberg commit.
+
+    `max_snapshots`: once a table has more, an append also expires all but the newest half (their
+    checkpoints consolidated first). pyiceberg's commit cost grows with the snapshot count, so a
+    streaming writer needs this; None leaves retention to `maintain()` alone.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        specs: Sequence[TableSpec],
+        namespace: str = NAMESPACE,
+        max_snapshots: int | None = 32,
+    ) -> None:
+        if max_snapshots is not None and max_snapshots < 2:
+            raise TableStoreError(f"max_snapshots must be at least 2 (got {max_snapshots})")
+        self._max_snapshots = max_snapshots
+        self._catalog = catalog
+        self._specs = {spec.name: spec for spec in specs}
+        self._namespace = namespace
+        self._tables: dict[str, Table] = {}
+        self._arrow_schemas: dict[str, pa.Schema] = {}
+
+    def ensure_tables(self) -> None:
+        with _wrapped(f"creating namespace {self._namespace}"):
+            self._catalog.create_namespace_if_not_exists(self._namespace)
+        for spec in self._specs.values():
+            schema = schemas.iceberg_schema(spec)
+            with _wrapped(f"creating table {spec.name}"):
+                self._catalog.create_table_if_not_exists(
+                    (self._namespace, spec.name),
+                    schema=schema,
+                    partition_spec=schemas.partition_spec(spec, schema),
+                    sort_order=schemas.sort_order(spec, schema),
+                    properties=schemas.TABLE_PROPERTIES,
+                )
+
+    def _table(self, name: str, refresh: bool = False) -> Table:
+        if name not in self._specs:
+            raise TableStoreError(f"unknown table {name!r}; known: {sorted(self._specs)}")
+        # Cached: our own commits update the cached metadata in place, so only reads that must see
+        # other writers' commits (or survive a restart) refresh.
+        with _wrapped(f"loading table {name}"):
+            if name not in self._tables:
+                table = self._catalog.load_table((self._namespace, name))
+                self._tables[name] = table
+                self._arrow_schemas[name] = schema_to_pyarrow(table.schema())
+            elif refresh:
+                self._tables[name].refresh()
+        return self._tables[name]
+
+    def append(self, table: str, rows: Sequence[Row], checkpoint: Mapping[str, str]) -> None:
+        iceberg_table = self._table(table)
+        properties = {CHECKPOINT_PREFIX + key: str(value) for key, value in checkpoint.items()}
+        if not rows and not properties:
+            return  # nothing to record; an empty snapshot would only grow the metadata
+        with _wrapped(f"appending {len(rows)} rows to {table}"):
+            data = schemas.rows_to_arrow(self._specs[table], self._arrow_schemas[table], rows)
+            iceberg_table.append(data, snapshot_properties=properties)
+        if self._max_snapshots is not None and len(iceberg_table.metadata.snapshots) > self._max_snapshots:
+            self._trim(table, iceberg_table, self._max_snapshots)
+
+    def _trim(self, name: str, iceberg_table: Table, max_snapshots: int) -> None:
+        # The append has landed: a failure here must not look like a failed append (the caller would
+        # write the rows twice), and the next append retries the trim anyway.
+        try:
+            expired = trim_snapshots(iceberg_table, self._specs[name], keep_newest=max_snapshots // 2)
+            logger.debug("expired %d snapshots of %s", expired, name)
+        except _SDK_ERRORS:
+            logger.warning("could not expire old snapshots of %s; will retry", name, exc_info=True)
+
+    def checkpoint(self, table: str, key: str) -> str | None:
+        with _wrapped(f"reading checkpoint {key} of {table}"):
+            return checkpoints_of(self._table(table, refresh=True), {key}).get(key)
+
+    def scan(self, table: str, at_least: tuple[str, Any] | None = None) -> Iterator[Row]:
+        # Validated and planned now, so a bad table or column fails at the call, not at first next().
+        iceberg_table = self._table(table, refresh=True)
+        row_filter: BooleanExpression = AlwaysTrue()
+        if at_least is not None:
+            column, value = at_least
+            if column not in self._specs[table].column_names:
+                raise TableStoreError(f"{table}: unknown column {column!r} in at_least")
+            try:
+                row_filter = GreaterThanOrEqual(term=Reference(column), value=literal(value))
+            except (TypeError, ValueError) as err:
+                raise TableStoreError(f"{table}: cannot compare {column} with {value!r}: {err}") from err
+        with _wrapped(f"scanning {table}"):
+            reader = iceberg_table.scan(row_filter=row_filter).to_arrow_batch_reader()
+        return self._rows(table, reader)
+
+    def _rows(self, table: str, reader: pa.RecordBatchReader) -> Iterator[Row]:
+        with _wrapped(f"scanning {table}"):
+            for batch in reader:
+                yield from schemas.arrow_to_rows(batch)
+
+    def count(self, table: str) -> int:
+        with _wrapped(f"counting {table}"):
+            # Plans from manifest record counts: no data file is opened when there are no deletes.
+            return int(self._table(table, refresh=True).scan().count())
+
+    def maintain(self, older_than: datetime) -> Mapping[str, int]:
+        totals = {
+            "tables": 0,
+            "snapshots_expired": 0,
+            "files_before": 0,
+            "files_after": 0,
+            "partitions_compacted": 0,
+        }
+        for name, spec in self._specs.items():
+            iceberg_table = self._table(name, refresh=True)
+            with _wrapped(f"maintaining {name}"):
+                done = maintain_table(iceberg_table, spec, older_than)
+            logger.info("maintained %s: %s", name, done)
+            totals["tables"] += 1
+            for key, value in done.items():
+                totals[key] += value
+        return totals
