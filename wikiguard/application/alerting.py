@@ -179,6 +179,8 @@ class Alerting:
             failures.extend(failed)
             if len(failed) < len(names):
                 sent.append(admitted)
+            else:  # nobody got it: let the next occurrence through instead of throttling a silence
+                self.throttle.forget(alert.key)
             rows.append(_sent_row(admitted, names, [f.sink for f in failed], now))
         if rows and self.history is not None:
             try:

@@ -62,6 +62,10 @@ class AlertThrottle:
         suppressed = self._suppressed.pop(alert.key, 0)
         return attrs.evolve(alert, suppressed_before=suppressed) if suppressed else alert
 
+    def forget(self, key: str) -> None:
+        """Undo the last admission of `key` (its delivery failed everywhere), so it is not throttled."""
+        self._last_sent.pop(key, None)
+
     def suppressed(self) -> Mapping[str, int]:
         return dict(self._suppressed)
 

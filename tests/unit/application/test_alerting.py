@@ -355,3 +355,24 @@ def test_an_ongoing_attack_alerts_once_per_throttle_period() -> None:
         "[2025-03-01 12:00, 2025-03-01 12:10) UTC",
         "[2025-03-01 12:30, 2025-03-01 12:40) UTC",
     ]
+
+
+def test_an_alert_no_sink_delivered_is_not_throttled():
+    from datetime import UTC, datetime
+
+    from wikiguard.adapters.memory.alert_sink import InMemoryAlertSink
+    from wikiguard.application.alerting import Alerting
+    from wikiguard.domain.alerts import Alert, AlertKind, AlertSeverity, AlertThrottle, Route
+
+    class Fixed:
+        def now(self):
+            return datetime(2026, 1, 1, tzinfo=UTC)
+
+    sink = InMemoryAlertSink("slack")
+    sink.fail_next(1)
+    alerting = Alerting(sinks={"slack": sink}, routes=(Route(None, AlertSeverity.WARNING, ("slack",)),),
+                        throttle=AlertThrottle(), clock=Fixed())
+    alert = Alert(AlertKind.ANOMALY, AlertSeverity.WARNING, "k", "t", "s", "e", "w", Fixed().now())
+    assert alerting.publish([alert]).sent == ()
+    assert len(alerting.publish([alert]).sent) == 1
+    assert sink.titles() == ["t"]
