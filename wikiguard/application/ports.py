@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -37,10 +37,11 @@ class ChangeSource(Protocol):
 
     name: str
 
-    def records(self, start_after: int | None = None) -> Iterator[SourceRecord]:
-        """Records in order, skipping those at or before `start_after` (a position from a checkpoint).
+    def records(self, resume: Mapping[str, int]) -> Iterator[SourceRecord]:
+        """Records in order, after the positions in `resume` (`"topic:partition"` -> last committed position).
 
-        A bounded source ends; a live one runs until `close()`.
+        A single-stream source looks up its own `f"{topic}:0"` key. A bounded source ends; a live one
+        runs until `close()`.
         """
         ...
 
@@ -101,3 +102,76 @@ class AlertSink(Protocol):
 @runtime_checkable
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+DeliveryReport = Callable[[str | None], None]
+"""Called once per published record: None when the log holds it durably, else why it gave up."""
+
+
+@runtime_checkable
+class ConfirmingEventLog(EventLog, Protocol):
+    """The event log ingest writes to: per-record delivery reports and a dead-letter topic beside it.
+
+    Reports are served only from `poll` and `flush`, on the calling thread, so a caller decides when
+    its callbacks run. A record whose report says delivered is durable (acks=all); one whose report
+    carries an error was given up after the log's own retries.
+    """
+
+    def publish(
+        self, key: str, payload: str, headers: Mapping[str, str], on_delivery: DeliveryReport | None = None
+    ) -> None: ...
+
+    def dead_letter(
+        self, payload: str, reason: str, headers: Mapping[str, str], on_delivery: DeliveryReport | None = None
+    ) -> None:
+        """Queue a record that cannot be used; `reason` travels in the `dlq_reason` header."""
+        ...
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Serve the delivery reports that are ready (waiting up to `timeout`); returns how many."""
+        ...
+
+
+@runtime_checkable
+class AcknowledgingChangeSource(ChangeSource, Protocol):
+    """A live source that resumes, after a reconnect, from the last event the consumer made durable."""
+
+    def acknowledge(self, event_id: str) -> None: ...
+
+
+@runtime_checkable
+class ResumeStore(Protocol):
+    """Where ingest keeps the id of the last event it has delivered, for the next start's Last-Event-ID."""
+
+    def load(self) -> str | None: ...
+
+    def save(self, event_id: str) -> None: ...
+
+
+@attrs.frozen
+class SpooledRecord:
+    """A record the event log gave up on, kept until a later attempt delivers it.
+
+    `dead_letter_reason` set means the record goes to the dead-letter topic, not the main one.
+    """
+
+    spool_id: str
+    key: str
+    payload: str
+    headers: tuple[tuple[str, str], ...]
+    error: str
+    attempts: int = 1
+    dead_letter_reason: str | None = None
+
+
+@runtime_checkable
+class Spool(Protocol):
+    """Durable local storage for undeliverable records: nothing ingest read is ever dropped."""
+
+    def add(self, record: SpooledRecord) -> None:
+        """Store `record` durably before returning."""
+        ...
+
+    def pending(self) -> list[SpooledRecord]: ...
+
+    def remove(self, spool_ids: Collection[str]) -> None: ...
