@@ -6,7 +6,6 @@ process, a broker restart and malformed events. Duplicates are allowed (at-least
 dedups), gaps are not. Every test uses its own topics and state directory.
 """
 
-# ruff: noqa: F811  (fixtures imported by name until tests/integration/conftest.py registers them)
 from __future__ import annotations
 
 import contextlib
@@ -26,7 +25,6 @@ import attrs
 import pytest
 import yaml
 
-from tests.integration.fixtures_kafka import kafka_broker, kafka_restart  # noqa: F401
 from tests.support.sse_server import Faults, LoopbackSseServer
 from wikiguard.adapters.kafka import KafkaAdapterError, KafkaChangeSource, KafkaTopicAdmin, client_config
 from wikiguard.application.ingest import Ingest

@@ -74,7 +74,9 @@ def _prepare(lines: Sequence[str]) -> list[_Event]:
             meta = json.loads(line).get("meta") or {}
         except (ValueError, AttributeError):
             meta = {}
-        dt = _millis(meta.get("dt")) if isinstance(meta, dict) else None
+        if not isinstance(meta, dict):  # a malformed event still gets served, with made-up position
+            meta = {}
+        dt = _millis(meta.get("dt"))
         high = max(high, dt or high)
         raw_offset, raw_topic = meta.get("offset"), meta.get("topic")
         offset = raw_offset if isinstance(raw_offset, int) else index
