@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     container = EmbeddedContainer(settings=settings)
     container.source_kind.override(args.source)
     container.seed.override(args.seed)
+    container.follow.override(args.duration is not None)
     container.run_settings.override(run_settings)
     container.init_resources()
     try:

@@ -18,6 +18,8 @@ from dependency_injector import containers, providers
 from wikiguard.adapters.files.allowlist_yaml import load_allowlist
 from wikiguard.adapters.files.jsonl_source import JsonLinesChangeSource
 from wikiguard.adapters.iceberg.table_store import IcebergTableStore, glue_catalog, local_catalog
+from wikiguard.adapters.kafka.config import client_config
+from wikiguard.adapters.kafka.consumer_source import KafkaChangeSource
 from wikiguard.adapters.log_sink.alert_sink import LogAlertSink
 from wikiguard.adapters.secrets import LiteralSecret
 from wikiguard.adapters.secrets.secrets_manager import SecretsManagerSecret
@@ -66,8 +68,11 @@ def make_catalog(settings: Settings) -> Any:
     return local_catalog(settings.warehouse)
 
 
-def make_source(kind: str, settings: Settings, allowlist: Allowlist, seed: int) -> ChangeSource:
-    """`live`, an http(s) URL, `simulate`, or a recorded file."""
+def make_source(kind: str, settings: Settings, allowlist: Allowlist, seed: int, follow: bool = False) -> ChangeSource:
+    """`live`, an http(s) URL, `simulate`, `kafka` (the ingest topic), or a recorded file."""
+    if kind == "kafka":
+        config = client_config(settings.kafka_bootstrap, settings.kafka_security, region=settings.aws_region)
+        return KafkaChangeSource(config, settings.kafka_topic, follow=follow)
     if kind == "live" or kind.startswith(("http://", "https://")):
         url = settings.sse_url if kind == "live" else kind
         return WikimediaSseChangeSource(url, user_agent=settings.user_agent)
@@ -109,7 +114,8 @@ class EmbeddedContainer(containers.DeclarativeContainer):
     allowlist = providers.Singleton(read_allowlist, settings.provided.allowlist)
     catalog = providers.Singleton(make_catalog, settings)
     store = providers.Singleton(IcebergTableStore, catalog, ALL_TABLES)
-    source = providers.Singleton(make_source, source_kind, settings, allowlist, seed)
+    follow = providers.Object(False)
+    source = providers.Singleton(make_source, source_kind, settings, allowlist, seed, follow)
     sinks = providers.Resource(make_sinks, settings)
 
     silver_settings = providers.Factory(
