@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.resources
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from wikiguard.adapters.kafka.consumer_source import KafkaChangeSource
 from wikiguard.adapters.log_sink.alert_sink import LogAlertSink
 from wikiguard.adapters.secrets import LiteralSecret
 from wikiguard.adapters.secrets.secrets_manager import SecretsManagerSecret
-from wikiguard.adapters.simulator.source import SimulatedChangeSource
+from wikiguard.adapters.simulator import Scenario, SimulatedChangeSource
 from wikiguard.adapters.slack.alert_sink import SlackAlertSink
 from wikiguard.adapters.sns.alert_sink import SnsAlertSink
 from wikiguard.adapters.sse.source import WikimediaSseChangeSource
@@ -78,11 +78,32 @@ def make_source(kind: str, settings: Settings, allowlist: Allowlist, seed: int, 
         return WikimediaSseChangeSource(url, user_agent=settings.user_agent)
     if kind == "simulate":
         watched = [(e.wiki, e.title) for e in allowlist.entities]
-        return SimulatedChangeSource(seed, entities=watched)
+        return SimulatedChangeSource(seed, entities=watched, scenarios=demo_scenarios(watched))
     path = Path(kind)
     if not path.is_file():
         raise SettingsError(f"--source {kind!r} is not live, simulate, an http(s) URL or an existing file")
     return JsonLinesChangeSource(path)
+
+
+DEMO_START = datetime(2026, 1, 29, tzinfo=UTC)  # the simulator's default start of event time
+
+
+def demo_scenarios(watched: list[tuple[str, str]]) -> list[Scenario]:
+    """Attacks for `--source simulate`, after two hours of event time so baselines have history."""
+    if not watched:
+        return []
+    enwiki = [page for page in watched if page[0] == "enwiki"] or watched
+    at = DEMO_START + timedelta(hours=2)
+    step = timedelta(minutes=20)
+    page = [enwiki[i % len(enwiki)] for i in range(3)]
+    return [
+        Scenario("revert_wave", at=at, wiki=page[0][0], title=page[0][1]),
+        Scenario("burst", at=at + step, wiki=page[1][0], title=page[1][1], events=120),
+        Scenario("anonymous_surge", at=at + 2 * step, wiki=page[2][0], title=page[2][1]),
+        Scenario("user_blitz", at=at + 3 * step, wiki="enwiki"),
+        Scenario("cross_wiki", at=at + 4 * step),
+        Scenario("mass_revert", at=at + 5 * step, wiki="enwiki"),
+    ]
 
 
 def _aws_client(service: str, settings: Settings) -> Any:

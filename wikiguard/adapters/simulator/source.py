@@ -141,6 +141,8 @@ class SimulatedChangeSource(ChangeSource):
                     etype = type_table[getrandbits(8)]
                     if watched and random_() < p_watched:
                         page = watched[getrandbits(16) % len(watched)]
+                        if etype == "new":  # a watched page exists already: creating it again is not background
+                            etype = "edit"
                     else:
                         page = pages[wiki_table[getrandbits(16)]][page_table[getrandbits(16)]]
                     late = random_() < p_late
