@@ -43,6 +43,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _bucket(env: Mapping[str, str], name: str) -> str | None:
+    value = _get(env, name, None)
+    if value is not None and ("/" in value or ":" in value):
+        raise SettingsError(f"{name} must be a bare S3 bucket name (a Terraform output), got {value!r}")
+    return value
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     value = str(_get(env, name, default))
     if value not in choices:
@@ -82,6 +89,16 @@ class Settings:
     sse_read_timeout: float = 60.0  # WIKIGUARD_SSE_READ_TIMEOUT_SECONDS (silence before a reconnect)
     sse_backoff: float = 1.0  # WIKIGUARD_SSE_BACKOFF_SECONDS (first reconnect delay, doubles to 60 s)
     progress_seconds: float = 30.0  # WIKIGUARD_PROGRESS_SECONDS (ingest progress log lines)
+    # AWS job control (`wikiguard jobs|ingest-service|status`); names follow the Terraform outputs.
+    emr_application_id: str | None = None  # WIKIGUARD_EMR_APPLICATION_ID
+    emr_job_role_arn: str | None = None  # WIKIGUARD_EMR_JOB_ROLE_ARN
+    emr_log_group: str | None = None  # WIKIGUARD_EMR_LOG_GROUP (CloudWatch logging of job runs)
+    artifacts_bucket: str | None = None  # WIKIGUARD_ARTIFACTS_BUCKET (code zip, entrypoints, jars)
+    checkpoints_bucket: str | None = None  # WIKIGUARD_CHECKPOINTS_BUCKET (Spark streaming checkpoints)
+    code_version: str | None = None  # WIKIGUARD_CODE_VERSION (default: the installed wikiguard version)
+    jars_prefix: str = "jars"  # WIKIGUARD_JARS_PREFIX (folder of the pinned jars in the artifacts bucket)
+    ecs_cluster_name: str | None = None  # WIKIGUARD_ECS_CLUSTER_NAME
+    ecs_service_name: str | None = None  # WIKIGUARD_ECS_SERVICE_NAME
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -123,4 +140,13 @@ class Settings:
             sse_read_timeout=_float(env, "WIKIGUARD_SSE_READ_TIMEOUT_SECONDS", 60.0),
             sse_backoff=_float(env, "WIKIGUARD_SSE_BACKOFF_SECONDS", 1.0),
             progress_seconds=_float(env, "WIKIGUARD_PROGRESS_SECONDS", 30.0),
+            emr_application_id=_get(env, "WIKIGUARD_EMR_APPLICATION_ID", None),
+            emr_job_role_arn=_get(env, "WIKIGUARD_EMR_JOB_ROLE_ARN", None),
+            emr_log_group=_get(env, "WIKIGUARD_EMR_LOG_GROUP", None),
+            artifacts_bucket=_bucket(env, "WIKIGUARD_ARTIFACTS_BUCKET"),
+            checkpoints_bucket=_bucket(env, "WIKIGUARD_CHECKPOINTS_BUCKET"),
+            code_version=_get(env, "WIKIGUARD_CODE_VERSION", None),
+            jars_prefix=str(_get(env, "WIKIGUARD_JARS_PREFIX", "jars")),
+            ecs_cluster_name=_get(env, "WIKIGUARD_ECS_CLUSTER_NAME", None),
+            ecs_service_name=_get(env, "WIKIGUARD_ECS_SERVICE_NAME", None),
         )
