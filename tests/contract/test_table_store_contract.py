@@ -17,7 +17,7 @@ from wikiguard.adapters.iceberg import IcebergTableStore, local_catalog
 from wikiguard.adapters.iceberg.snapshots import trim_snapshots
 from wikiguard.adapters.memory.table_store import InMemoryTableStore
 from wikiguard.application import tables
-from wikiguard.application.ports import TableStore
+from wikiguard.application.ports import RowFilter, TableStore
 from wikiguard.application.tables import NAMESPACE, QUALITY_METRICS, SILVER_EVENTS, TableSpec
 from wikiguard.domain.errors import WikiguardError
 
@@ -336,3 +336,126 @@ def test_iceberg_trim_racing_a_writer_does_not_carry_a_stale_checkpoint(warehous
     assert reopened.checkpoint("silver_events", "busy") == "2"
     assert reopened.checkpoint("silver_events", "rare") == "1"
     assert reopened.count("silver_events") == 3
+
+
+# -- delete and snapshots (replay and recovery) ----------------------------------------------------
+
+
+def by_offset(store: TableStore) -> list[int]:
+    return sorted(row["kafka_offset"] for row in store.scan("silver_events"))
+
+
+def offsets(n: int, topic: str = "t", partition: int = 0, start: int = 0) -> list[dict[str, Any]]:
+    rows = silver(n, start)
+    for i, row in enumerate(rows):
+        row |= {"kafka_topic": topic, "kafka_partition": partition, "kafka_offset": start + i}
+    return rows
+
+
+def test_delete_at_least_removes_rows_and_moves_the_checkpoint_back_in_one_commit(store: TableStore) -> None:
+    store.append("silver_events", offsets(10), {"w": "9", "other": "x"})
+
+    gone = store.delete("silver_events", [RowFilter(at_least=("kafka_offset", 6))], {"w": "5"})
+
+    assert gone == 4
+    assert by_offset(store) == [0, 1, 2, 3, 4, 5]
+    assert store.checkpoint("silver_events", "w") == "5"
+    assert store.checkpoint("silver_events", "other") == "x"
+    assert store.count("silver_events") == 6
+
+
+def test_delete_filters_are_or_of_ands_with_sets(store: TableStore) -> None:
+    store.append("silver_events", offsets(6, "a", 0) + offsets(6, "a", 1, 100) + offsets(6, "b", 0, 200), {})
+    where = [
+        RowFilter({"kafka_topic": {"a"}, "kafka_partition": {0}}, ("kafka_offset", 3)),
+        RowFilter({"kafka_topic": ["b"], "kafka_offset": {200, 202, 999}}),
+    ]
+
+    gone = store.delete("silver_events", where, {})
+
+    assert gone == 3 + 2
+    assert by_offset(store) == [0, 1, 2, *range(100, 106), 201, *range(203, 206)]
+
+
+def test_delete_matching_nothing_still_records_the_checkpoint(store: TableStore) -> None:
+    store.append("silver_events", offsets(3), {"w": "2"})
+    before = len(store.snapshots("silver_events"))
+
+    assert store.delete("silver_events", [RowFilter(at_least=("kafka_offset", 50))], {"w": "1"}) == 0
+    assert store.checkpoint("silver_events", "w") == "1"
+    assert store.delete("silver_events", [], {"w": "0"}) == 0
+    assert store.checkpoint("silver_events", "w") == "0"
+    assert store.delete("silver_events", [], {}) == 0  # nothing to delete, nothing to record: no commit
+    assert len(store.snapshots("silver_events")) == before + 2
+    assert by_offset(store) == [0, 1, 2]
+
+
+def test_an_empty_filter_deletes_every_row(store: TableStore) -> None:
+    store.append("silver_events", offsets(4), {})
+    assert store.delete("silver_events", [RowFilter()], {"w": "-"}) == 4
+    assert store.count("silver_events") == 0
+
+
+def test_delete_never_matches_none(store: TableStore) -> None:
+    rows = offsets(6)  # odd rows have namespace None
+    store.append("silver_events", rows, {})
+
+    gone = store.delete("silver_events", [RowFilter(at_least=("namespace", -(2**31)))], {})
+
+    assert gone == 3
+    assert all(row["namespace"] is None for row in store.scan("silver_events"))
+    assert store.delete("silver_events", [RowFilter({"comment": {None}})], {}) == 0
+
+
+def test_delete_on_dates_timestamps_and_strings(store: TableStore) -> None:
+    rows = offsets(9)
+    store.append("silver_events", rows, {})
+    day = (BASE + timedelta(days=1)).date()
+    moment = rows[4]["event_timestamp"]
+
+    assert store.delete("silver_events", [RowFilter(at_least=("event_date", day))], {}) == 6  # i % 3 != 0
+    assert store.delete("silver_events", [RowFilter({"meta_id": {rows[0]["meta_id"]}})], {}) == 1
+    assert store.delete("silver_events", [RowFilter(at_least=("event_timestamp", moment))], {}) == 1
+    assert by_offset(store) == [3]
+
+
+def test_delete_with_an_unknown_column_is_refused_and_changes_nothing(store: TableStore) -> None:
+    store.append("silver_events", offsets(3), {"w": "2"})
+
+    with pytest.raises(WikiguardError, match="surprise"):
+        store.delete("silver_events", [RowFilter({"surprise": {1}})], {"w": "0"})
+
+    assert store.count("silver_events") == 3
+    assert store.checkpoint("silver_events", "w") == "2"
+
+
+def test_deleted_rows_stay_deleted_after_maintain_and_reopening(kind: str, warehouse: Path, store: TableStore) -> None:
+    for batch in range(4):  # several small files in one partition, so a delete rewrites some
+        store.append("silver_events", offsets(3, start=3 * batch), {"w": str(3 * batch + 2)})
+    store.delete("silver_events", [RowFilter(at_least=("kafka_offset", 4))], {"w": "3"})
+
+    store.maintain(datetime.now(UTC) + timedelta(seconds=1))
+
+    reopened = open_store(kind, warehouse) if kind == "iceberg" else store
+    assert by_offset(reopened) == [0, 1, 2, 3]
+    assert reopened.checkpoint("silver_events", "w") == "3"
+
+
+def test_snapshots_list_the_history_with_checkpoints_as_of_each(store: TableStore) -> None:
+    assert store.snapshots("silver_events") == []
+    store.append("silver_events", offsets(2), {"a": "1"})
+    store.append("silver_events", offsets(2, start=2), {"b": "x"})
+    store.append("silver_events", offsets(2, start=4), {"a": "2"})
+    store.delete("silver_events", [RowFilter(at_least=("kafka_offset", 4))], {"a": "1"})
+
+    history = store.snapshots("silver_events")
+
+    assert [dict(s.checkpoints) for s in history[-4:]] == [
+        {"a": "1"},
+        {"a": "1", "b": "x"},
+        {"a": "2", "b": "x"},
+        {"a": "1", "b": "x"},
+    ]
+    assert len({s.snapshot_id for s in history}) == len(history)
+    assert [s.committed_at for s in history] == sorted(s.committed_at for s in history)
+    assert all(s.committed_at.utcoffset() == timedelta(0) for s in history)

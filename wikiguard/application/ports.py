@@ -61,6 +61,39 @@ class EventLog(Protocol):
         ...
 
 
+@attrs.frozen
+class RowFilter:
+    """Rows where every `equals` column holds one of its values and, with `at_least=(column, value)`,
+    that column is >= value. An empty filter matches every row; a None cell never matches a condition.
+    """
+
+    equals: Mapping[str, Collection[Any]] = attrs.field(factory=dict)
+    at_least: tuple[str, Any] | None = None
+
+    @property
+    def columns(self) -> set[str]:
+        return set(self.equals) | ({self.at_least[0]} if self.at_least else set())
+
+    def matches(self, row: Row) -> bool:
+        for column, values in self.equals.items():
+            value = row.get(column)
+            if value is None or value not in values:
+                return False
+        if self.at_least is not None:
+            value = row.get(self.at_least[0])
+            return value is not None and bool(value >= self.at_least[1])
+        return True
+
+
+@attrs.frozen
+class TableSnapshot:
+    """One committed version of a table on its current branch, with every checkpoint as of it."""
+
+    snapshot_id: int
+    committed_at: datetime
+    checkpoints: Mapping[str, str]
+
+
 @runtime_checkable
 class TableStore(Protocol):
     """Lakehouse tables with per-writer checkpoints committed atomically with the rows."""
@@ -85,6 +118,18 @@ class TableStore(Protocol):
 
     def maintain(self, older_than: datetime) -> Mapping[str, int]:
         """Compact small files and expire snapshots older than `older_than`; returns what was done."""
+        ...
+
+    def delete(self, table: str, where: Sequence[RowFilter], checkpoint: Mapping[str, str]) -> int:
+        """Delete the rows matching any filter of `where` and record `checkpoint` in the same commit.
+
+        Returns how many rows went. The checkpoint is recorded even when no row matches (that is how a
+        writer's position moves back on its own); an empty `where` deletes nothing.
+        """
+        ...
+
+    def snapshots(self, table: str) -> list[TableSnapshot]:
+        """The table's retained history on its current branch, oldest first (newest = current state)."""
         ...
 
 

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("wikiguard.entrypoints.jobs", "wikiguard.entrypoints.operations")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

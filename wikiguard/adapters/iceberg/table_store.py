@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pyiceberg import exceptions as iceberg_errors
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEqual, Reference
+from pyiceberg.expressions import (
+    AlwaysFalse,
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    GreaterThanOrEqual,
+    In,
+    Or,
+    Reference,
+)
 from pyiceberg.expressions.literals import literal
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table
@@ -34,7 +43,7 @@ from wikiguard.adapters.iceberg.snapshots import (
     maintain_table,
     trim_snapshots,
 )
-from wikiguard.application.ports import Row, TableStore
+from wikiguard.application.ports import Row, RowFilter, TableSnapshot, TableStore
 from wikiguard.application.tables import NAMESPACE, TableSpec
 from wikiguard.domain.errors import WikiguardError
 
@@ -239,3 +248,63 @@ class IcebergTableStore(TableStore):
             for key, value in done.items():
                 totals[key] += value
         return totals
+
+    def delete(self, table: str, where: Sequence[RowFilter], checkpoint: Mapping[str, str]) -> int:
+        # Refreshed: the count and the delete must see every commit, not only our own.
+        iceberg_table = self._table(table, refresh=True)
+        properties = {CHECKPOINT_PREFIX + key: str(value) for key, value in checkpoint.items()}
+        expression = self._expression(table, where)
+        with _wrapped(f"deleting from {table}"):
+            matched = int(iceberg_table.scan(row_filter=expression).count()) if where else 0
+            if not matched and not properties:
+                return 0
+            # One transaction, one catalog commit: pyiceberg's copy-on-write delete may add a DELETE
+            # snapshot (whole files dropped) and an OVERWRITE one (files rewritten); both carry the
+            # checkpoint. With nothing to delete, an empty append carries it, as `append([])` does.
+            with iceberg_table.transaction() as txn:
+                if matched:
+                    txn.delete(expression, snapshot_properties=properties)
+                else:
+                    with txn.update_snapshot(snapshot_properties=properties).fast_append():
+                        pass
+        if self._max_snapshots is not None and len(iceberg_table.metadata.snapshots) > self._max_snapshots:
+            self._trim(table, iceberg_table, self._max_snapshots)
+        return matched
+
+    def _expression(self, table: str, where: Sequence[RowFilter]) -> BooleanExpression:
+        known = self._specs[table].column_names
+        expression: BooleanExpression = AlwaysFalse()
+        for row_filter in where:
+            unknown = row_filter.columns - set(known)
+            if unknown:
+                raise TableStoreError(f"{table}: unknown columns {sorted(unknown)} in a delete filter")
+            clause: BooleanExpression = AlwaysTrue()
+            try:
+                for column, values in row_filter.equals.items():
+                    present = [v for v in values if v is not None]  # None never matches, as in SQL
+                    clause = And(clause, In(term=Reference(column), values={literal(v) for v in present}))
+                if row_filter.at_least is not None:
+                    column, value = row_filter.at_least
+                    clause = And(clause, GreaterThanOrEqual(term=Reference(column), value=literal(value)))
+            except (TypeError, ValueError) as err:
+                raise TableStoreError(f"{table}: cannot build a delete filter from {row_filter}: {err}") from err
+            expression = Or(expression, clause)
+        return expression
+
+    def snapshots(self, table: str) -> list[TableSnapshot]:
+        iceberg_table = self._table(table, refresh=True)
+        chain = []
+        snapshot = iceberg_table.current_snapshot()
+        while snapshot is not None:  # the current branch's ancestry, up to the first expired parent
+            chain.append(snapshot)
+            parent = snapshot.parent_snapshot_id
+            snapshot = iceberg_table.snapshot_by_id(parent) if parent is not None else None
+        history: list[TableSnapshot] = []
+        carried: dict[str, str] = {}
+        for snapshot in reversed(chain):
+            summary = snapshot.summary.additional_properties if snapshot.summary is not None else {}
+            own = {k[len(CHECKPOINT_PREFIX) :]: v for k, v in summary.items() if k.startswith(CHECKPOINT_PREFIX)}
+            carried = {**carried, **own}
+            committed_at = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC)
+            history.append(TableSnapshot(snapshot.snapshot_id, committed_at, dict(carried)))
+        return history

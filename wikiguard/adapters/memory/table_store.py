@@ -5,11 +5,13 @@ tables exist only after `ensure_tables()`; a row may omit optional columns (None
 unknown one, nor a None in a required one, nor a value of the wrong type (bool is not a number, a
 float is not an integer, timestamps must be timezone-aware and come back in UTC, a date column
 refuses a datetime, a list<string> column refuses a bare string); rows and checkpoint land together;
-an empty append with a checkpoint still records it; `maintain` keeps rows and checkpoints.
+an empty append with a checkpoint still records it; a delete and its checkpoint land together;
+`maintain` keeps rows and checkpoints; `snapshots` lists every commit with its checkpoints as of it.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -17,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from wikiguard.application.ports import Row, TableStore
+from wikiguard.application.ports import Row, RowFilter, TableSnapshot, TableStore
 from wikiguard.application.tables import TableSpec
 from wikiguard.domain.errors import WikiguardError
 
@@ -88,6 +90,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 class _Commit:
     at: datetime
     checkpoint: dict[str, str]
+    snapshot_id: int = 0
 
 
 @attrs.define
@@ -101,6 +104,7 @@ class InMemoryTableStore(TableStore):
     def __init__(self, specs: Sequence[TableSpec]) -> None:
         self._specs = {spec.name: spec for spec in specs}
         self._tables: dict[str, _Table] = {}
+        self._ids = itertools.count(1)
 
     def ensure_tables(self) -> None:
         for name in self._specs:
@@ -137,7 +141,11 @@ class InMemoryTableStore(TableStore):
             return
         stored.rows.extend(normalised)
         stored.files.update({row[spec.partition_by] for row in normalised})
-        stored.commits.append(_Commit(datetime.now(UTC), {k: str(v) for k, v in checkpoint.items()}))
+        self._commit(stored, checkpoint)
+
+    def _commit(self, stored: _Table, checkpoint: Mapping[str, str]) -> None:
+        commit = _Commit(datetime.now(UTC), {k: str(v) for k, v in checkpoint.items()}, next(self._ids))
+        stored.commits.append(commit)
 
     def _checkpoints(self, stored: _Table) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -180,8 +188,31 @@ class InMemoryTableStore(TableStore):
             if not stored.commits:
                 continue
             # The newest commit carries every checkpoint before older ones go, as in the Iceberg adapter.
-            head = _Commit(stored.commits[-1].at, self._checkpoints(stored))
+            head = attrs.evolve(stored.commits[-1], checkpoint=self._checkpoints(stored))
             kept = [commit for commit in stored.commits[:-1] if commit.at >= older_than] + [head]
             totals["snapshots_expired"] += len(stored.commits) - len(kept)
             stored.commits = kept
         return totals
+
+    def delete(self, table: str, where: Sequence[RowFilter], checkpoint: Mapping[str, str]) -> int:
+        stored = self._table(table)
+        known = set(self._specs[table].column_names)
+        for row_filter in where:
+            if row_filter.columns - known:
+                unknown = sorted(row_filter.columns - known)
+                raise TableStoreError(f"{table}: unknown columns {unknown} in a delete filter")
+        kept = [row for row in stored.rows if not any(f.matches(row) for f in where)]
+        deleted = len(stored.rows) - len(kept)
+        if not deleted and not checkpoint:
+            return 0
+        stored.rows = kept
+        self._commit(stored, checkpoint)
+        return deleted
+
+    def snapshots(self, table: str) -> list[TableSnapshot]:
+        history: list[TableSnapshot] = []
+        carried: dict[str, str] = {}
+        for commit in self._table(table).commits:
+            carried = {**carried, **commit.checkpoint}
+            history.append(TableSnapshot(commit.snapshot_id, commit.at, dict(carried)))
+        return history
