@@ -31,7 +31,7 @@ RECORDING = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wi
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--batch-rows", type=int, default=100_000)
+    parser.add_argument("--batch-rows", type=int, default=PipelineSettings().batch_rows)  # the engine's default
     parser.add_argument("--keep", action="store_true", help="keep the warehouse folder")
     args = parser.parse_args()
 

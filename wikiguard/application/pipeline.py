@@ -7,10 +7,12 @@ from silver. A bounded run closes its open windows at the end.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import attrs
@@ -81,6 +83,21 @@ def quarantine_reasons(rows: Sequence[Row]) -> Counter[str]:
     return Counter(reason for row in rows for reason in row["reasons"])
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one batch: it would traverse the batch's objects (a few
+    per event, alive until the batch is committed) each time its generations fill, a fifth of the run
+    time. They form no cycles and go by reference counting; a cycle made meanwhile is collected after."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 @attrs.define
 class EmbeddedPipeline:
     """Runs source -> bronze -> silver -> gold (+ gates and alerts) in one process."""
@@ -104,7 +121,8 @@ class EmbeddedPipeline:
         last_progress = time.monotonic()
         try:
             for batch in self._batches(self.source.records(resume), deadline):
-                self._process(batch)
+                with collector_paused():
+                    self._process(batch)
                 if self.on_progress and time.monotonic() - last_progress >= self.settings.progress_seconds:
                     self.on_progress(self.summary)
                     last_progress = time.monotonic()

@@ -6,8 +6,9 @@ field ids, required flags and identity partition on `spec.partition_by`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -103,30 +104,60 @@ def sort_order(spec: TableSpec, schema: Schema) -> SortOrder:
     return SortOrder(*fields)
 
 
-def _refuse(values: list[Any], bad: Callable[[Any], bool], why: str) -> None:
-    for value in values:
-        if value is not None and bad(value):
-            raise RowConversionError(f"{why}: {value!r}")
+def _refuse(bad_values: Iterator[Any], why: str) -> None:
+    """Raise on the first value of `bad_values` (a generator that yields only the bad ones)."""
+    for value in bad_values:
+        raise RowConversionError(f"{why}: {value!r}")
 
 
-def _column_array(kind: str, values: list[Any], arrow_type: pa.DataType) -> pa.Array:
+def _column_array(kind: str, values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
     """One column, converted by pyarrow in C; the Python loops below only guard pyarrow's lenient casts."""
     if kind in ("int", "long", "double"):
         # Inference then a safe cast refuses what a typed conversion lets through: 1.5 -> 1, True -> 1.0.
         # Inference alone takes [0.5, True] as doubles, hence the extra look for bools there.
         if kind == "double":
-            _refuse(values, lambda v: isinstance(v, bool), "boolean in a double column")
+            _refuse((v for v in values if type(v) is bool), "boolean in a double column")
         inferred = pa.array(values)
         if pa.types.is_boolean(inferred.type) or (kind != "double" and pa.types.is_floating(inferred.type)):
             raise RowConversionError(f"expected {kind}, got {inferred.type} values")
         return inferred.cast(arrow_type)
     if kind == "timestamp":
-        _refuse(values, lambda v: isinstance(v, datetime) and v.tzinfo is None, "naive timestamp")
+        if all(v is None or (type(v) is datetime and v.tzinfo is not None) for v in values):
+            # Inferred from aware datetimes, each converted with its own offset, then relabelled UTC:
+            # the same array as the typed conversion, which looks the zone up again for every value
+            # (about 8 times slower).
+            return pa.array(values).cast(arrow_type)
+        _refuse((v for v in values if isinstance(v, datetime) and v.tzinfo is None), "naive timestamp")
     elif kind == "date":
-        _refuse(values, lambda v: isinstance(v, datetime), "datetime in a date column")
+        _refuse((v for v in values if isinstance(v, datetime)), "datetime in a date column")
     elif kind == "list<string>":
-        _refuse(values, lambda v: isinstance(v, str), "string in a list<string> column")
+        _refuse((v for v in values if isinstance(v, str)), "string in a list<string> column")
+    elif kind == "string" and _long_text(values):
+        try:
+            # pyarrow reads a str through the UTF-8 copy CPython caches inside it, and that copy stays
+            # as long as the str does (a raw event: until its batch is done). Encoded here, the bytes
+            # go as soon as the column is built. Same array: pyarrow checks the bytes are UTF-8.
+            return pa.array([None if v is None else v.encode() for v in values], type=arrow_type)
+        except (AttributeError, UnicodeEncodeError):
+            pass  # not all text, or unencodable: pyarrow says what is wrong, as below
     return pa.array(values, type=arrow_type)
+
+
+def _long_text(values: Sequence[Any]) -> bool:
+    """Whether a string column holds long texts (raw events, records), judged by its first value."""
+    first = next((v for v in values if v is not None), None)
+    return isinstance(first, str) and len(first) >= 256
+
+
+def _columns(names: tuple[str, ...], rows: Sequence[Row]) -> list[Sequence[Any]]:
+    """The rows transposed into one sequence of values per name; a key absent from a row means None."""
+    if len(names) > 1:
+        try:
+            # In C, when every row has every column (the usual case).
+            return list(zip(*map(itemgetter(*names), rows), strict=True)) or [() for _ in names]
+        except KeyError:
+            pass
+    return [[row.get(name) for row in rows] for name in names]
 
 
 def rows_to_arrow(spec: TableSpec, arrow_schema: pa.Schema, rows: Sequence[Row]) -> pa.Table:
@@ -136,8 +167,7 @@ def rows_to_arrow(spec: TableSpec, arrow_schema: pa.Schema, rows: Sequence[Row])
     if unknown:
         raise RowConversionError(f"{spec.name}: unknown columns {sorted(unknown)}")
     arrays = []
-    for column in spec.columns:
-        values = [row.get(column.name) for row in rows]
+    for column, values in zip(spec.columns, _columns(spec.column_names, rows), strict=True):
         arrow_type = arrow_schema.field(column.name).type
         try:
             array = _column_array(column.type, values, arrow_type)

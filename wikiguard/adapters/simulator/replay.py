@@ -50,10 +50,12 @@ class RecordedRepeatChangeSource(ChangeSource):
         rng = random.Random(self.seed)
         skip = resume.get("embedded:0", 0)
         position = 0
-        dt_cache: dict[int, str] = {}
+        # Per second of shifted time: its meta.dt text and datetime (events share seconds).
+        seconds: dict[int, tuple[str, datetime]] = {}
+        cuts = [_cut(line, fact) if fact else None for line, fact in zip(lines, facts, strict=True)]
         for round_ in range(self.times):
             shift = round_ * span
-            for line, fact in zip(lines, facts, strict=True):
+            for line, fact, cut in zip(lines, facts, cuts, strict=True):
                 if self._closed:
                     return
                 position += 1
@@ -65,17 +67,70 @@ class RecordedRepeatChangeSource(ChangeSource):
                     continue
                 meta_id, dt_text, stamp, offset, ts_text = fact
                 new_stamp = stamp + shift
-                new_dt = dt_cache.get(new_stamp)
-                if new_dt is None:
-                    new_dt = dt_cache[new_stamp] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(new_stamp))
-                payload = line.replace(meta_id, fresh, 1).replace(dt_text, f'"dt":"{new_dt}"', 1)
-                if ts_text:
-                    payload = payload.replace(ts_text, f'"timestamp":{new_stamp}', 1)
-                if offset is not None:
-                    payload = payload.replace(
-                        f'"offset":{offset}', f'"offset":{offset + round_ * offset_span}', 1
-                    )
-                yield SourceRecord(payload, position, datetime.fromtimestamp(new_stamp, UTC))
+                second = seconds.get(new_stamp)
+                if second is None:
+                    text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(new_stamp))
+                    second = seconds[new_stamp] = (text, datetime.fromtimestamp(new_stamp, UTC))
+                new_dt, received = second
+                new = {
+                    "id": fresh,
+                    "dt": f'"dt":"{new_dt}"',
+                    "ts": f'"timestamp":{new_stamp}',
+                    "offset": f'"offset":{offset + round_ * offset_span}' if offset is not None else "",
+                }
+                yield SourceRecord(_rewrite(line, fact, new, cut), position, received)
+
+
+def _rewrite(
+    line: str,
+    fact: tuple[str, str, int, int | None, str | None],
+    new: Mapping[str, str],
+    cut: tuple[list[str], list[tuple[int, str]]] | None,
+) -> str:
+    """The line with its id, meta.dt, timestamp and meta.offset texts replaced by `new`'s."""
+    if cut is not None:  # one copy of the line instead of four
+        pieces, slots = cut
+        parts = list(pieces)
+        for index, field in slots:
+            parts[index] = new[field]
+        return "".join(parts)
+    meta_id, dt_text, _, offset, ts_text = fact
+    payload = line.replace(meta_id, new["id"], 1).replace(dt_text, new["dt"], 1)
+    if ts_text:
+        payload = payload.replace(ts_text, new["ts"], 1)
+    if offset is not None:
+        payload = payload.replace(f'"offset":{offset}', new["offset"], 1)
+    return payload
+
+
+def _cut(
+    line: str, fact: tuple[str, str, int, int | None, str | None]
+) -> tuple[list[str], list[tuple[int, str]]] | None:
+    """The line cut where the replace() chain of `records` puts new text: its pieces, and which
+    piece (index) takes which new text. Each cut is at the first occurrence of the text replaced,
+    as replace(..., 1) does; None when two of them overlap (then the chain runs as written)."""
+    meta_id, dt_text, _, offset, ts_text = fact
+    if not meta_id:
+        return None  # replace("", ...) inserts at the start: left to the chain
+    targets = {
+        "id": meta_id,
+        "dt": dt_text,
+        "ts": ts_text,
+        "offset": f'"offset":{offset}' if offset is not None else None,
+    }
+    found = sorted((line.find(text), text, field) for field, text in targets.items() if text and text in line)
+    pieces: list[str] = []
+    slots: list[tuple[int, str]] = []
+    end = 0
+    for start, text, field in found:
+        if start < end:
+            return None
+        pieces.append(line[end:start])
+        slots.append((len(pieces), field))
+        pieces.append(text)
+        end = start + len(text)
+    pieces.append(line[end:])
+    return pieces, slots
 
 
 def _facts(line: str) -> tuple[str, str, int, int | None, str | None] | None:
