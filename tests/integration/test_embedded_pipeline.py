@@ -187,3 +187,20 @@ def _bronze_offset(warehouse: Path) -> int:
     except Exception:  # the catalog may be mid-creation while the run starts
         return 0
     return max(json.loads(value).values(), default=0) if value else 0
+
+
+def test_sigterm_ends_an_unbounded_run_with_its_windows_closed_and_a_summary(tmp_path: Path):
+    args = [sys.executable, "-m", "wikiguard.entrypoints.cli", "run", "--source", "simulate", "--warehouse",
+            str(tmp_path / "wh"), "--json", "--batch-rows", "20000"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _bronze_offset(tmp_path / "wh") < 40_000:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0
+    summary = json.loads(out[out.index("{"):])
+    assert summary["balanced"] and summary["read"] >= 40_000
+    assert summary["silver_rows"] == len(table_rows(tmp_path / "wh", "silver_events"))
+    windows = table_rows(tmp_path / "wh", "gold_global_metrics_10min")
+    assert sum(w["total_events"] for w in windows) == summary["silver_rows"], "every window was closed"

@@ -95,6 +95,7 @@ class BronzeStage:
             reference=now,
             thresholds=self.thresholds,
             upstream_failures=upstream,
+            upstream_passed=filtered + canaries,
             record_of=lambda row: str(row["event_data"]),
         )
         return BronzeBatch(

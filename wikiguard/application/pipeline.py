@@ -8,7 +8,9 @@ from silver. A bounded run closes its open windows at the end.
 from __future__ import annotations
 
 import gc
+import heapq
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -113,12 +115,18 @@ class EmbeddedPipeline:
     on_progress: Callable[[RunSummary], None] | None = None
     summary: RunSummary = attrs.field(factory=RunSummary)
     _batch_no: int = 0
+    _stopping: bool = False
 
     def run(self) -> RunSummary:
         self.store.ensure_tables()
         resume = self._recover()
         deadline = None if self.settings.duration_seconds is None else time.monotonic() + self.settings.duration_seconds
         last_progress = time.monotonic()
+        # A quiet or unreachable live source yields nothing to check the deadline on: stop it by the clock.
+        timer = None if deadline is None else threading.Timer(self.settings.duration_seconds or 0.0, self.stop)
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             for batch in self._batches(self.source.records(resume), deadline):
                 with collector_paused():
@@ -127,9 +135,17 @@ class EmbeddedPipeline:
                     self.on_progress(self.summary)
                     last_progress = time.monotonic()
         finally:
+            if timer is not None:
+                timer.cancel()
             self.source.close()
         self._close_open_windows()
         return self.summary
+
+    def stop(self) -> None:
+        """End the run gracefully (from a signal handler or another thread): the records read so far
+        are committed, open windows are closed, and `run` returns its summary."""
+        self._stopping = True
+        self.source.close()
 
     # -- recovery -------------------------------------------------------------------------
     def _recover(self) -> checkpoints.Positions:
@@ -150,7 +166,7 @@ class EmbeddedPipeline:
             if checkpoints.is_beyond(silver_pos, *locate(row))
         ]
         if missed:
-            missed.sort(key=lambda r: (r["kafka_topic"], r["kafka_partition"], r["kafka_offset"]))
+            missed = in_arrival_order(missed)
             logger.info("recovering %d bronze rows silver had not processed", len(missed))
             self._silver_and_gold([(row, change_of(row)) for row in missed], self._next_batch_id())
         return bronze_pos
@@ -165,8 +181,10 @@ class EmbeddedPipeline:
             batch.append(record)
             taken += 1
             now = time.monotonic()
-            done = (settings.max_events is not None and taken >= settings.max_events) or (
-                deadline is not None and now >= deadline
+            done = (
+                self._stopping
+                or (settings.max_events is not None and taken >= settings.max_events)
+                or (deadline is not None and now >= deadline)
             )
             if done or len(batch) >= settings.batch_rows or now - opened >= settings.batch_seconds:
                 yield batch
@@ -303,3 +321,13 @@ class EmbeddedPipeline:
         # Persist the closed watermark so a later run treats these windows as closed.
         self.store.append(SILVER_EVENTS.name, [], {SILVER_STATE: self.silver.state()})
         self._close_gold(wm.closed_until, self._next_batch_id(), self.clock.now())
+
+
+def in_arrival_order(rows: list[Row]) -> list[Row]:
+    """Bronze rows in offset order within each partition, partitions merged by ingestion time,
+    so a re-read after a crash meets silver's watermark the way the first read did."""
+    partitions: dict[tuple[str, int], list[Row]] = {}
+    for row in rows:
+        partitions.setdefault((row["kafka_topic"], row["kafka_partition"]), []).append(row)
+    ordered = [sorted(part, key=lambda r: r["kafka_offset"]) for _, part in sorted(partitions.items())]
+    return list(heapq.merge(*ordered, key=lambda r: r["ingestion_timestamp"]))

@@ -32,11 +32,17 @@ def run_gate(
     reference: datetime,
     thresholds: GateThresholds,
     upstream_failures: Mapping[str, int] | None = None,
+    upstream_passed: int = 0,
     record_of: Callable[[Row], str] | None = None,
 ) -> GateResult:
     """Split `rows` into those that pass and quarantine rows for those that do not."""
     per_row, quality = rules.evaluate(
-        rows, reference=reference, batch_id=batch_id, thresholds=thresholds, upstream_failures=upstream_failures
+        rows,
+        reference=reference,
+        batch_id=batch_id,
+        thresholds=thresholds,
+        upstream_failures=upstream_failures,
+        upstream_passed=upstream_passed,
     )
     passed: list[Row] = []
     quarantined: list[Row] = []

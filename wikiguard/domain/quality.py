@@ -262,11 +262,14 @@ class RuleSet:
         batch_id: str,
         thresholds: GateThresholds = GateThresholds(),
         upstream_failures: Mapping[str, int] | None = None,
+        upstream_passed: int = 0,
     ) -> tuple[list[list[str]], BatchQuality]:
         """Per-row reasons (aligned with `rows`) and the batch verdict.
 
         `upstream_failures` are rows already rejected before these rules ran (for example unparseable
-        lines in bronze); they count against the pass rate with their own reasons.
+        lines in bronze); they count against the pass rate with their own reasons. `upstream_passed`
+        are records that were valid but left before these rules (bronze: valid events of unwatched
+        pages), so the rate describes the whole input, not only the watched share of it.
         """
         # One pass over the batch per rule (most rows pass every rule, so only the failing row
         # numbers are kept); a row's reasons come out in rule order, as `reasons` gives them.
@@ -287,8 +290,8 @@ class RuleSet:
         for name, count in measured.items():
             failed_counts[name] = count
         upstream = Counter(upstream_failures or {})
-        total = len(rows) + sum(upstream.values())
-        passed = sum(1 for row_reasons in per_row if not row_reasons)
+        total = len(rows) + sum(upstream.values()) + upstream_passed
+        passed = sum(1 for row_reasons in per_row if not row_reasons) + upstream_passed
         checks = tuple(CheckResult(r.name, r.severity, failed_counts.get(r.name, 0)) for r in self.rules)
         checks += tuple(CheckResult(name, Severity.WARNING, n) for name, n in sorted(upstream.items()))
         reasons = dict(failed_counts + upstream)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
+import signal
 import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
             settings.warehouse if settings.catalog == "local" else settings.s3_warehouse,
             len(container.allowlist()),
         )
-        summary = pipeline.run()
+        with _graceful_stop(pipeline.stop):
+            summary = pipeline.run()
     finally:
         container.shutdown_resources()
     if args.json:
@@ -58,6 +62,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_summary(summary))
     return 0 if summary.balanced else 1
+
+
+@contextlib.contextmanager
+def _graceful_stop(stop: Callable[[], None]) -> Iterator[None]:
+    """First Ctrl-C or SIGTERM: finish the batch, close windows, print the summary. Second: abort."""
+    calls = []
+
+    def handler(signum: int, frame: object) -> None:
+        calls.append(signum)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        logger.info("stopping after the current batch (again to abort)")
+        stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _progress(summary: RunSummary) -> None:
@@ -114,6 +138,8 @@ def format_summary(s: RunSummary) -> str:
         lines.append(f"  quarantine by reason: {reasons}")
     if s.outcomes:
         lines.append("  quality outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())))
+    if s.read == 0:
+        lines.append("  nothing was read: the source was empty, already consumed, or unreachable (see the log)")
     lines.append(f"  alerts: {s.alerts_sent} sent, {s.alerts_suppressed} suppressed")
     if s.anomalies:
         lines.append("  top anomalies:")

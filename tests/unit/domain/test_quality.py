@@ -98,3 +98,10 @@ def test_thresholds():
     assert gate_outcome(quality_of(94, False), t) is Outcome.WARNING
     assert gate_outcome(quality_of(95, False), t) is Outcome.SUCCESS
     assert gate_outcome(quality_of(99, True), t) is Outcome.CRITICAL
+
+
+def test_records_that_left_valid_before_the_rules_count_as_passed():
+    _, quality = RULES.evaluate([row()], reference=NOW, batch_id="b", upstream_failures={"invalid_json": 2},
+                                upstream_passed=97)
+    assert quality.total == 100 and quality.passed == 98
+    assert quality.outcome is Outcome.SUCCESS
