@@ -71,11 +71,9 @@ def write_beyond(
 
 def lowest(store: TableStore, tables: Iterable[str], key: str) -> Positions:
     """The position every one of `tables` has reached: where a restarted writer resumes."""
-    result: Positions | None = None
-    for table in tables:
-        positions = read(store, table, key)
-        if result is None:
-            result = positions
-        else:
-            result = {k: min(v, positions.get(k, -1)) for k, v in result.items()}
-    return {k: v for k, v in (result or {}).items() if v >= 0}
+    every = [read(store, table, key) for table in tables]
+    if not every:
+        return {}
+    first, *others = every
+    reached = {k: min([v, *(p.get(k, -1) for p in others)]) for k, v in first.items()}
+    return {k: v for k, v in reached.items() if v >= 0}

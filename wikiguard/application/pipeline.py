@@ -176,10 +176,8 @@ class EmbeddedPipeline:
         settings = self.settings
         batch: list[SourceRecord] = []
         opened = time.monotonic()
-        taken = 0
-        for record in records:
+        for taken, record in enumerate(records, start=1):
             batch.append(record)
-            taken += 1
             now = time.monotonic()
             done = (
                 self._stopping
