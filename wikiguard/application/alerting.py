@@ -298,6 +298,45 @@ def quality_alert(
     )
 
 
+def freshness_alert(
+    *, layer: str, batch_id: str, p50_seconds: float, max_seconds: float, objective_seconds: float, now: datetime
+) -> Alert | None:
+    """A WARNING when the batch's median processing lag misses the freshness objective, else None.
+
+    Late data is reported, never quarantined for it: a backlog after downtime still flows through.
+    """
+    if p50_seconds <= objective_seconds:
+        return None
+    return Alert(
+        kind=AlertKind.FRESHNESS,
+        severity=AlertSeverity.WARNING,
+        key=f"freshness:{layer}",
+        title=f"{layer} data is {_duration(p50_seconds)} behind (objective {_duration(objective_seconds)})",
+        summary=(
+            f"Batch {batch_id} of {layer}: median processing lag {_duration(p50_seconds)}, "
+            f"worst {_duration(max_seconds)}; the objective is {_duration(objective_seconds)}."
+        ),
+        subject=layer,
+        window_or_batch=batch_id,
+        raised_at=now,
+        facts={"median lag": _duration(p50_seconds), "max lag": _duration(max_seconds)},
+        query=(
+            "SELECT measured_at, batch_id, freshness_p50_seconds, freshness_max_seconds FROM quality_metrics "
+            f"WHERE layer = {_sql_string(layer)} ORDER BY measured_at DESC LIMIT 20"
+        ),
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
 def quarantine_query(layer: str, batch_id: str) -> str:
     """The SQL a person runs to see the rows a batch of `layer` quarantined."""
     return f"SELECT * FROM {layer}_quarantine WHERE batch_id = {_sql_string(batch_id)}"

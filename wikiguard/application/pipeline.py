@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from wikiguard.application import checkpoints
-from wikiguard.application.alerting import Alerting, anomaly_alert, quality_alert
+from wikiguard.application.alerting import Alerting, anomaly_alert, freshness_alert, quality_alert
 from wikiguard.application.bronze import BRONZE_WRITER, BronzeBatch, BronzeStage, locate
 from wikiguard.application.gold import GoldStage
 from wikiguard.application.ports import ChangeSource, Clock, Row, SourceRecord, TableStore
@@ -50,6 +50,7 @@ class PipelineSettings:
     snapshot_retention: timedelta = timedelta(hours=6)
     progress_seconds: float = 10.0
     engine: str = "embedded"
+    freshness_objective_seconds: float = 900.0
 
 
 @attrs.define
@@ -256,6 +257,16 @@ class EmbeddedPipeline:
         lags = sorted(e.processing_lag_seconds for e in silver.events)
         freshness = (lags[len(lags) // 2], lags[-1]) if lags else (None, None)
         self._record_quality(silver.quality, now, freshness)
+        if lags:
+            late = freshness_alert(
+                layer="silver",
+                batch_id=silver.quality.batch_id,
+                p50_seconds=lags[len(lags) // 2],
+                max_seconds=lags[-1],
+                objective_seconds=self.settings.freshness_objective_seconds,
+                now=now,
+            )
+            self._publish([late] if late else [])
         checkpoints.write_beyond(
             store, SILVER_EVENTS.name, silver.rows, extra={SILVER_STATE: self.silver.state()}, **kw  # type: ignore[arg-type]
         )

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         batch_seconds=args.batch_seconds if args.batch_seconds is not None else settings.batch_seconds,
         max_events=args.max_events,
         duration_seconds=args.duration,
+        freshness_objective_seconds=settings.freshness_objective.total_seconds(),
     )
     container = EmbeddedContainer(settings=settings)
     container.source_kind.override(args.source)

@@ -149,7 +149,9 @@ class EmbeddedContainer(containers.DeclarativeContainer):
     silver = providers.Factory(SilverStage, rules=SILVER_RULES, settings=silver_settings)
     gold = providers.Factory(GoldStage, store, providers.Factory(GoldSettings, window=DEFAULT_WINDOW))
     throttle = providers.Factory(AlertThrottle, period=settings.provided.alert_throttle)
-    alerting = providers.Singleton(Alerting, sinks=sinks, throttle=throttle, clock=clock, history=store)
+    alerting = providers.Singleton(
+        Alerting, sinks=sinks, routes=settings.provided.alert_routes, throttle=throttle, clock=clock, history=store
+    )
 
     pipeline = providers.Factory(
         EmbeddedPipeline,

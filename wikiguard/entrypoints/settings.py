@@ -9,6 +9,7 @@ from pathlib import Path
 
 import attrs
 
+from wikiguard.domain.alerts import DEFAULT_ROUTES, AlertKind, AlertSeverity, Route
 from wikiguard.domain.errors import WikiguardError
 
 DEFAULT_SSE_URL = "https://stream.wikimedia.org/v2/stream/recentchange"
@@ -57,6 +58,33 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+def parse_routes(text: str | None) -> tuple[Route, ...]:
+    """`[kind:]SEVERITY=sink+sink,...` (kind: quality, anomaly, freshness; none means every kind).
+
+    Example: `CRITICAL=sns+slack,WARNING=slack,anomaly:INFO=log`. Unset: CRITICAL to SNS, WARNING and
+    above to Slack, everything to the log.
+    """
+    if not text:
+        return DEFAULT_ROUTES
+    routes = []
+    for entry in text.split(","):
+        head, _, sinks = entry.strip().partition("=")
+        kind_text, _, severity_text = head.rpartition(":")
+        try:
+            kind = AlertKind(kind_text.strip().lower()) if kind_text.strip() else None
+            severity = AlertSeverity(severity_text.strip().upper())
+        except ValueError:
+            raise SettingsError(
+                f"WIKIGUARD_ALERT_ROUTES entry {entry.strip()!r}: expected [kind:]SEVERITY=sink+sink with kind in "
+                f"{', '.join(k.value for k in AlertKind)} and SEVERITY in {', '.join(s.value for s in AlertSeverity)}"
+            ) from None
+        names = tuple(n.strip() for n in sinks.split("+") if n.strip())
+        if not names:
+            raise SettingsError(f"WIKIGUARD_ALERT_ROUTES entry {entry.strip()!r} names no sink")
+        routes.append(Route(kind, severity, names))
+    return tuple(routes)
+
+
 @attrs.frozen
 class Settings:
     """Everything configurable, with the environment variable that sets it."""
@@ -74,6 +102,8 @@ class Settings:
     allowed_lateness: timedelta = timedelta(minutes=5)  # WIKIGUARD_ALLOWED_LATENESS_SECONDS
     dedup_horizon: timedelta = timedelta(hours=1)  # WIKIGUARD_DEDUP_HORIZON_SECONDS
     alert_throttle: timedelta = timedelta(minutes=30)  # WIKIGUARD_ALERT_THROTTLE_SECONDS
+    alert_routes: tuple[Route, ...] = DEFAULT_ROUTES  # WIKIGUARD_ALERT_ROUTES, e.g. CRITICAL=sns+slack,WARNING=slack
+    freshness_objective: timedelta = timedelta(minutes=15)  # WIKIGUARD_FRESHNESS_OBJECTIVE_SECONDS
     slack_webhook_url: str | None = attrs.field(default=None, repr=False)  # WIKIGUARD_SLACK_WEBHOOK_URL
     slack_secret_id: str | None = None  # WIKIGUARD_SLACK_SECRET_ID (Secrets Manager)
     sns_topic_arn: str | None = None  # WIKIGUARD_SNS_TOPIC_ARN
@@ -125,6 +155,8 @@ class Settings:
             allowed_lateness=timedelta(seconds=_float(env, "WIKIGUARD_ALLOWED_LATENESS_SECONDS", 300)),
             dedup_horizon=timedelta(seconds=_float(env, "WIKIGUARD_DEDUP_HORIZON_SECONDS", 3600)),
             alert_throttle=timedelta(seconds=_float(env, "WIKIGUARD_ALERT_THROTTLE_SECONDS", 1800)),
+            alert_routes=parse_routes(_get(env, "WIKIGUARD_ALERT_ROUTES", None)),
+            freshness_objective=timedelta(seconds=_float(env, "WIKIGUARD_FRESHNESS_OBJECTIVE_SECONDS", 900)),
             slack_webhook_url=_get(env, "WIKIGUARD_SLACK_WEBHOOK_URL", None),
             slack_secret_id=_get(env, "WIKIGUARD_SLACK_SECRET_ID", None),
             sns_topic_arn=_get(env, "WIKIGUARD_SNS_TOPIC_ARN", None),

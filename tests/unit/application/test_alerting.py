@@ -376,3 +376,17 @@ def test_an_alert_no_sink_delivered_is_not_throttled():
     assert alerting.publish([alert]).sent == ()
     assert len(alerting.publish([alert]).sent) == 1
     assert sink.titles() == ["t"]
+
+
+def test_freshness_alert_only_when_the_objective_is_missed():
+    from datetime import UTC, datetime
+
+    from wikiguard.application.alerting import freshness_alert
+    from wikiguard.domain.alerts import AlertKind, AlertSeverity
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    kw = {"layer": "silver", "batch_id": "b1", "max_seconds": 4000.0, "objective_seconds": 900.0, "now": now}
+    assert freshness_alert(p50_seconds=900.0, **kw) is None
+    alert = freshness_alert(p50_seconds=3600.0, **kw)
+    assert alert is not None and alert.kind is AlertKind.FRESHNESS and alert.severity is AlertSeverity.WARNING
+    assert alert.key == "freshness:silver" and "60 min behind" in alert.title and "quality_metrics" in alert.query
