@@ -35,7 +35,7 @@ REQUIRED_JARS: tuple[str, ...] = (
     "deequ-",
 )
 
-CatalogType = Literal["hadoop", "glue"]
+CatalogType = Literal["hadoop", "glue", "jdbc"]
 
 
 class SparkJarsMissingError(RuntimeError):
@@ -74,6 +74,11 @@ def _catalog_conf(catalog_name: str, catalog_type: CatalogType, warehouse: str) 
             path.mkdir(parents=True, exist_ok=True)
             warehouse = path.as_uri()
         conf |= {f"{prefix}.type": "hadoop", f"{prefix}.warehouse": warehouse}
+    elif catalog_type == "jdbc":
+        # Iceberg JdbcCatalog on <warehouse>/catalog.db: the SQLite catalog pyiceberg's SqlCatalog uses.
+        from wikiguard.adapters.spark.catalog import IcebergCatalog
+
+        conf = IcebergCatalog(catalog_name, "jdbc", warehouse).conf()
     elif catalog_type == "glue":
         if not warehouse.startswith(("s3://", "s3a://")):
             raise ValueError(f"a glue catalog needs an s3:// warehouse, got {warehouse!r}")
@@ -83,7 +88,7 @@ def _catalog_conf(catalog_name: str, catalog_type: CatalogType, warehouse: str) 
             f"{prefix}.warehouse": warehouse,
         }
     else:
-        raise ValueError(f"catalog_type must be 'hadoop' or 'glue', got {catalog_type!r}")
+        raise ValueError(f"catalog_type must be 'hadoop', 'glue' or 'jdbc', got {catalog_type!r}")
     return conf
 
 
@@ -109,6 +114,8 @@ def spark_conf(
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "true",
+        # toPandas / createDataFrame through Arrow (the Spark jobs move key columns to the driver)
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }
@@ -137,6 +144,8 @@ def build_spark_session(
 
     ``catalog_type="hadoop"``: Iceberg HadoopCatalog on a local warehouse folder (or URI).
     ``catalog_type="glue"``: AWS Glue catalog with S3FileIO on an ``s3://`` warehouse.
+    ``catalog_type="jdbc"``: Iceberg JdbcCatalog on ``<warehouse>/catalog.db`` (SQLite), shared with
+    pyiceberg's SQL catalog of the same name.
     ``master=None`` leaves the master to the environment (e.g. spark-submit on a cluster).
 
     Static settings such as ``spark.jars`` only apply when the JVM starts: build the
