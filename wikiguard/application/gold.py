@@ -32,7 +32,7 @@ from wikiguard.application.tables import (
 from wikiguard.domain.anomalies import Anomaly, AnomalyConfig, Scope, anomaly_of
 from wikiguard.domain.baselines import BaselineBook, judge_window
 from wikiguard.domain.enrichment import SilverEvent
-from wikiguard.domain.metrics import OpenWindows
+from wikiguard.domain.metrics import OpenWindows, WindowRows
 from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleSet
 from wikiguard.domain.rulesets import GOLD_RULES
 from wikiguard.domain.windows import DEFAULT_WINDOW, Window
@@ -95,9 +95,7 @@ class GoldStage:
         """
         if self._known:
             return self._committed
-        positions = [self._store.checkpoint(table, CHECKPOINT_KEY) for table, _ in _TABLES]
-        done = [datetime.fromisoformat(p) for p in positions if p is not None]
-        self._committed = min(done) if len(done) == len(positions) else None
+        self._committed = committed_until(self._store)
         self._known = True
         return self._committed
 
@@ -114,26 +112,7 @@ class GoldStage:
         since = ("event_timestamp", start) if start else None
         self.add(_silver_event(row) for row in self._store.scan(SILVER_EVENTS.name, at_least=since))
         self.add_quality_failures(self._store.scan(SILVER_QUARANTINE.name, at_least=since))
-        self._book = BaselineBook(self._settings.anomalies, self._settings.window)
-        if committed is not None:
-            self._restore_book(committed)
-
-    def _restore_book(self, committed: datetime) -> None:
-        horizon = committed - self._settings.window * self._settings.anomalies.history_windows
-        by_window: dict[datetime, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
-        for table, _ in _TABLES[:3]:
-            for row in self._store.scan(table, at_least=("window_start", horizon)):
-                if row["window_start"] < committed:  # a table ahead of the others after a crash
-                    by_window[row["window_start"]][table].append(row)
-        for start in sorted(by_window):
-            rows = by_window[start]
-            platform = rows[GOLD_GLOBAL_METRICS.name]
-            self._book.observe(
-                Window(start, start + self._settings.window),
-                sorted(rows[GOLD_ENTITY_METRICS.name], key=lambda r: str(r["entity"])),
-                sorted(rows[GOLD_USER_METRICS.name], key=lambda r: str(r["user_name"])),
-                platform[0] if platform else None,
-            )
+        self._book = restore_book(self._store, self._settings, committed)
 
     def add(self, events: Iterable[SilverEvent]) -> None:
         """Count silver events in their windows."""
@@ -161,73 +140,19 @@ class GoldStage:
 
     def close(self, closed_until: datetime, *, batch_id: str, now: datetime) -> GoldResult:
         """Finalize, judge, gate and write every open window that ends at or before `closed_until`."""
-        rules = self._settings.rules
-
-        def ok(row: Row) -> bool:
-            return not rules.reasons(row, now)
-
-        tables: dict[Scope, list[dict[str, Any]]] = {Scope.ENTITY: [], Scope.USER: [], Scope.GLOBAL: []}
-        windows = []
-        for acc in self._open.close(closed_until):
-            rows = acc.finalize()
-            if rows is None:
-                continue
-            judged = judge_window(rows, self._book)
-            for row in (*judged.entities, *judged.users, judged.platform):
-                row["aggregation_timestamp"] = now
-                row["batch_id"] = batch_id
-            # The book learns only what the gate lets through: exactly what the tables will hold.
-            platform = judged.platform if ok(judged.platform) else None
-            self._book.observe(
-                rows.window, list(filter(ok, judged.entities)), list(filter(ok, judged.users)), platform
-            )
-            tables[Scope.ENTITY].extend(judged.entities)
-            tables[Scope.USER].extend(judged.users)
-            tables[Scope.GLOBAL].append(judged.platform)
-            windows.append(rows.window)
-        everything = [row for scope_rows in tables.values() for row in scope_rows]
-        gate = run_gate(
-            rules, everything, batch_id=batch_id, reference=now, thresholds=self._settings.thresholds
+        finished = (acc.finalize() for acc in self._open.close(closed_until))
+        result = commit_windows(
+            self._store,
+            self._settings,
+            self._book,
+            [rows for rows in finished if rows is not None],
+            closed_until,
+            batch_id=batch_id,
+            now=now,
+            engine=self._engine,
         )
-        passed_ids = {id(row) for row in gate.passed}
-        passed = {scope: [r for r in rows if id(r) in passed_ids] for scope, rows in tables.items()}
-        if self._committed is None or closed_until > self._committed:
-            self._write(GOLD_ENTITY_METRICS.name, passed[Scope.ENTITY], closed_until, "window_start")
-            self._write(GOLD_USER_METRICS.name, passed[Scope.USER], closed_until, "window_start")
-            self._write(GOLD_GLOBAL_METRICS.name, passed[Scope.GLOBAL], closed_until, "window_start")
-            self._write(GOLD_QUARANTINE.name, gate.quarantined, closed_until, "event_timestamp")
-            quality = (
-                [quality_metrics_row(gate.quality, engine=self._engine, measured_at=now)]
-                if everything
-                else []
-            )
-            self._write(QUALITY_METRICS.name, quality, closed_until, None)
-            self._committed, self._known = closed_until, True
-        anomalies = [
-            a for scope, rows in passed.items() for a in map(lambda r: anomaly_of(scope, r), rows) if a
-        ]
-        anomalies.sort(key=lambda a: (a.window.start, -a.risk_score, a.scope, a.subject))
-        return GoldResult(
-            entity_rows=list(passed[Scope.ENTITY]),
-            user_rows=list(passed[Scope.USER]),
-            global_rows=list(passed[Scope.GLOBAL]),
-            anomalies=anomalies,
-            quality=gate.quality,
-            windows=tuple(windows),
-            quarantined=len(gate.quarantined),
-        )
-
-    def _write(
-        self, table: str, rows: Sequence[Row], closed_until: datetime, window_column: str | None
-    ) -> None:
-        position = self._store.checkpoint(table, CHECKPOINT_KEY)
-        done = datetime.fromisoformat(position) if position is not None else None
-        if done is not None:
-            if done >= closed_until:
-                return  # committed before a crash: writing again would duplicate
-            if window_column is not None:
-                rows = [r for r in rows if r[window_column] >= done]
-        self._store.append(table, rows, {CHECKPOINT_KEY: closed_until.isoformat()})
+        self._committed, self._known = closed_until, True
+        return result
 
     @property
     def open_windows(self) -> int:
@@ -253,3 +178,100 @@ def _who(row: Mapping[str, Any]) -> tuple[str | None, str | None]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def committed_until(store: TableStore) -> datetime | None:
+    """The `closed_until` every gold table has committed, or None before the first complete close."""
+    positions = [store.checkpoint(table, CHECKPOINT_KEY) for table, _ in _TABLES]
+    done = [datetime.fromisoformat(p) for p in positions if p is not None]
+    return min(done) if len(done) == len(positions) else None
+
+
+def restore_book(store: TableStore, settings: GoldSettings, committed: datetime | None) -> BaselineBook:
+    """The baselines as they stood after the window gold committed last, rebuilt from gold's own rows."""
+    book = BaselineBook(settings.anomalies, settings.window)
+    if committed is None:
+        return book
+    horizon = committed - settings.window * settings.anomalies.history_windows
+    by_window: dict[datetime, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
+    for table, _ in _TABLES[:3]:
+        for row in store.scan(table, at_least=("window_start", horizon)):
+            if row["window_start"] < committed:  # a table ahead of the others after a crash
+                by_window[row["window_start"]][table].append(row)
+    for start in sorted(by_window):
+        rows = by_window[start]
+        platform = rows[GOLD_GLOBAL_METRICS.name]
+        book.observe(
+            Window(start, start + settings.window),
+            sorted(rows[GOLD_ENTITY_METRICS.name], key=lambda r: str(r["entity"])),
+            sorted(rows[GOLD_USER_METRICS.name], key=lambda r: str(r["user_name"])),
+            platform[0] if platform else None,
+        )
+    return book
+
+
+def commit_windows(
+    store: TableStore,
+    settings: GoldSettings,
+    book: BaselineBook,
+    windows: Sequence[WindowRows],
+    closed_until: datetime,
+    *,
+    batch_id: str,
+    now: datetime,
+    engine: str,
+) -> GoldResult:
+    """Judge finished windows (oldest first) against the book, gate them, and write every gold table.
+
+    Both engines call this with the windows they aggregated, so judging and writing have one source.
+    """
+    rules = settings.rules
+
+    def ok(row: Row) -> bool:
+        return not rules.reasons(row, now)
+
+    tables: dict[Scope, list[dict[str, Any]]] = {Scope.ENTITY: [], Scope.USER: [], Scope.GLOBAL: []}
+    for rows in windows:
+        judged = judge_window(rows, book)
+        for row in (*judged.entities, *judged.users, judged.platform):
+            row["aggregation_timestamp"] = now
+            row["batch_id"] = batch_id
+        # The book learns only what the gate lets through: exactly what the tables will hold.
+        platform = judged.platform if ok(judged.platform) else None
+        book.observe(rows.window, list(filter(ok, judged.entities)), list(filter(ok, judged.users)), platform)
+        tables[Scope.ENTITY].extend(judged.entities)
+        tables[Scope.USER].extend(judged.users)
+        tables[Scope.GLOBAL].append(judged.platform)
+    everything = [row for scope_rows in tables.values() for row in scope_rows]
+    gate = run_gate(rules, everything, batch_id=batch_id, reference=now, thresholds=settings.thresholds)
+    passed_ids = {id(row) for row in gate.passed}
+    passed = {scope: [r for r in rows if id(r) in passed_ids] for scope, rows in tables.items()}
+    quality = [quality_metrics_row(gate.quality, engine=engine, measured_at=now)] if everything else []
+    outputs: tuple[Sequence[Row], ...] = (passed[Scope.ENTITY], passed[Scope.USER], passed[Scope.GLOBAL], gate.quarantined, quality)
+    for (table, column), rows_out in zip(_TABLES, outputs, strict=True):
+        write_closed(store, table, rows_out, closed_until, column)
+    anomalies = [a for scope, rows in passed.items() for a in (anomaly_of(scope, r) for r in rows) if a]
+    anomalies.sort(key=lambda a: (a.window.start, -a.risk_score, a.scope, a.subject))
+    return GoldResult(
+        entity_rows=list(passed[Scope.ENTITY]),
+        user_rows=list(passed[Scope.USER]),
+        global_rows=list(passed[Scope.GLOBAL]),
+        anomalies=anomalies,
+        quality=gate.quality,
+        windows=tuple(rows.window for rows in windows),
+        quarantined=len(gate.quarantined),
+    )
+
+
+def write_closed(
+    store: TableStore, table: str, rows: Sequence[Row], closed_until: datetime, window_column: str | None
+) -> None:
+    """Append gold rows with `{"gold": closed_until}`, skipping what a commit before a crash already holds."""
+    position = store.checkpoint(table, CHECKPOINT_KEY)
+    done = datetime.fromisoformat(position) if position is not None else None
+    if done is not None:
+        if done >= closed_until:
+            return  # committed before a crash: writing again would duplicate
+        if window_column is not None:
+            rows = [r for r in rows if r[window_column] >= done]
+    store.append(table, rows, {CHECKPOINT_KEY: closed_until.isoformat()})
