@@ -25,7 +25,6 @@ from tests.integration.test_spark_support import (
     new_topic,
     produce,
     recorded_lines,
-    release_callback_connections,
     spark_catalog,
 )
 from wikiguard.adapters.iceberg.table_store import IcebergTableStore
@@ -108,7 +107,6 @@ def engines(spark, kafka_broker, tmp_path_factory):  # type: ignore[no-untyped-d
     spark_tables = sql_store(catalog.name, root / "spark")
     read = {t.name: (list(spark_tables.scan(t.name)), list(embedded_store.scan(t.name))) for t in ALL_TABLES}
     yield {"lines": lines, "spark": spark_run, "summary": summary, "tables": read}
-    release_callback_connections(spark)
 
 
 def test_bronze_rows_and_quarantine_reasons_match(engines) -> None:  # type: ignore[no-untyped-def]

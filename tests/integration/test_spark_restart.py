@@ -16,7 +16,6 @@ from tests.integration.test_spark_support import (
     SparkEngine,
     allowlist_for,
     new_topic,
-    release_callback_connections,
     spark_catalog,
 )
 from wikiguard.adapters.spark.jobs import run_bronze, run_gold, run_silver
@@ -148,4 +147,3 @@ def test_stop_and_crash_lose_nothing_and_duplicate_nothing(spark, kafka_broker, 
     assert reference_store.count("gold_entity_metrics_10min") > 0
     metrics = [(r["layer"], r["batch_id"]) for r in store.scan("quality_metrics")]
     assert len(metrics) == len(set(metrics))  # one quality row per layer and batch, never two
-    release_callback_connections(spark)

@@ -136,22 +136,3 @@ def produce(bootstrap: str, topic: str, lines: Sequence[str]) -> None:
         producer.produce(topic, line.encode("utf-8"), headers={"ingest_time": datetime.now(UTC).isoformat()})
     assert producer.flush(30) == 0
 
-
-def release_callback_connections(spark: Any) -> None:
-    """Shut down the sockets of py4j's callback connections (foreachBatch runs through them).
-
-    Without this the shared `spark` fixture hangs at teardown: `shutdown_callback_server` closes
-    each connection's stream while the connection's own thread is blocked reading it (py4j's
-    BufferedReader lock). Shutting the socket down first ends that read, and the thread exits.
-    """
-    import contextlib
-    import socket
-    import time
-
-    server = getattr(spark.sparkContext._gateway, "_callback_server", None)
-    for connection in list(getattr(server, "connections", ()) or ()):
-        sock = getattr(connection, "socket", None)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-    time.sleep(0.5)
