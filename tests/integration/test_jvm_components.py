@@ -198,3 +198,11 @@ def test_pydeequ_verification_suite(spark) -> None:  # type: ignore[no-untyped-d
     assert result.status == CheckStatus.Error.value
     assert statuses["CompletenessConstraint(Completeness(title,None,None))"] == "Failure"
     assert sum(s == "Success" for s in statuses.values()) == 3
+
+
+def test_msk_iam_login_classes_load_in_spark(spark):
+    """WIKIGUARD_KAFKA_SECURITY=iam names these classes in the Kafka source options; they must load."""
+    jvm = spark.sparkContext._jvm
+    loader = jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader()
+    for name in ("software.amazon.msk.auth.iam.IAMLoginModule", "software.amazon.msk.auth.iam.IAMClientCallbackHandler"):
+        assert jvm.java.lang.Class.forName(name, True, loader).getName() == name

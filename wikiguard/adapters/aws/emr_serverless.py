@@ -39,6 +39,7 @@ SPARK_JARS = (
     "kafka-clients-3.4.1.jar",
     "commons-pool2-2.11.1.jar",
     "deequ-2.0.7-spark-3.5.jar",
+    "aws-msk-iam-auth-2.3.2.jar",
 )
 
 
