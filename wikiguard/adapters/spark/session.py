@@ -178,4 +178,10 @@ def build_spark_session(
             "a SparkSession was already running without the wikiguard jars; "
             "build_spark_session must create the first session in the process"
         )
+    # Start py4j's callback server the way pyspark does (an ephemeral port the JVM is told about)
+    # before anything else can: pydeequ would otherwise start it on py4j's fixed default port, where
+    # a second Spark process on the machine takes over the callbacks (foreachBatch, Deequ lambdas).
+    from pyspark.java_gateway import ensure_callback_server_started
+
+    ensure_callback_server_started(spark.sparkContext._gateway)
     return spark
