@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from wikiguard.adapters.spark.catalog import IcebergCatalog
+
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
@@ -65,33 +67,6 @@ def spark_jars(jars_dir: Path | None = None) -> list[Path]:
     return jars
 
 
-def _catalog_conf(catalog_name: str, catalog_type: CatalogType, warehouse: str) -> dict[str, str]:
-    prefix = f"spark.sql.catalog.{catalog_name}"
-    conf = {prefix: "org.apache.iceberg.spark.SparkCatalog"}
-    if catalog_type == "hadoop":
-        if "://" not in warehouse:  # a local folder
-            path = Path(warehouse).expanduser().resolve()
-            path.mkdir(parents=True, exist_ok=True)
-            warehouse = path.as_uri()
-        conf |= {f"{prefix}.type": "hadoop", f"{prefix}.warehouse": warehouse}
-    elif catalog_type == "jdbc":
-        # Iceberg JdbcCatalog on <warehouse>/catalog.db: the SQLite catalog pyiceberg's SqlCatalog uses.
-        from wikiguard.adapters.spark.catalog import IcebergCatalog
-
-        conf = IcebergCatalog(catalog_name, "jdbc", warehouse).conf()
-    elif catalog_type == "glue":
-        if not warehouse.startswith(("s3://", "s3a://")):
-            raise ValueError(f"a glue catalog needs an s3:// warehouse, got {warehouse!r}")
-        conf |= {
-            f"{prefix}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
-            f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
-            f"{prefix}.warehouse": warehouse,
-        }
-    else:
-        raise ValueError(f"catalog_type must be 'hadoop', 'glue' or 'jdbc', got {catalog_type!r}")
-    return conf
-
-
 def spark_conf(
     app_name: str,
     *,
@@ -124,7 +99,7 @@ def spark_conf(
         if master.startswith("local"):
             conf["spark.driver.host"] = "127.0.0.1"
             conf["spark.driver.bindAddress"] = "127.0.0.1"
-    conf |= _catalog_conf(catalog_name, catalog_type, os.fspath(warehouse))
+    conf |= IcebergCatalog(catalog_name, catalog_type, os.fspath(warehouse)).conf()
     if extra_conf:
         conf |= dict(extra_conf)
     return conf
