@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
-from tests.integration.fixtures_kafka import kafka_broker  # noqa: F401
 from wikiguard.adapters.kafka import (
     KafkaChangeSource,
     KafkaEventLog,

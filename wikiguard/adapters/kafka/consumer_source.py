@@ -67,6 +67,8 @@ class KafkaChangeSource(ChangeSource):
                 except KafkaException as exc:
                     raise KafkaAdapterError(f"cannot read {self.topic}: {exc}") from exc
                 for message in messages:
+                    if self._closed:  # close() from the consumer of this generator: stop mid-batch
+                        return
                     partition, offset = message.partition() or 0, message.offset() or 0
                     error = message.error()
                     if error is not None:
