@@ -26,13 +26,9 @@ from wikiguard.application.alerting import Alerting
 from wikiguard.application.tables import ALL_TABLES
 from wikiguard.domain.allowlist import Allowlist, Entity
 from wikiguard.domain.rulesets import BRONZE_RULES, SILVER_RULES
+from wikiguard.entrypoints.containers import SystemClock  # noqa: E402  (re-exported for the Spark tests)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wikimedia"
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def recorded_lines() -> list[str]:

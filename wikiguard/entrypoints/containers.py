@@ -31,7 +31,7 @@ from wikiguard.application.alerting import Alerting
 from wikiguard.application.bronze import BronzeStage
 from wikiguard.application.gold import GoldSettings, GoldStage
 from wikiguard.application.pipeline import EmbeddedPipeline, PipelineSettings
-from wikiguard.application.ports import AlertSink, ChangeSource
+from wikiguard.application.ports import AlertSink, ChangeSource, Clock
 from wikiguard.application.silver import SilverSettings, SilverStage
 from wikiguard.application.tables import ALL_TABLES
 from wikiguard.domain.alerts import AlertThrottle
@@ -43,7 +43,7 @@ from wikiguard.entrypoints.settings import Settings, SettingsError
 logger = logging.getLogger(__name__)
 
 
-class SystemClock:
+class SystemClock(Clock):
     def now(self) -> datetime:
         return datetime.now(UTC)
 

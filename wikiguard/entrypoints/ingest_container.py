@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
 from dependency_injector import containers, providers
@@ -24,8 +22,8 @@ from wikiguard.adapters.kafka import (
 )
 from wikiguard.adapters.sse.source import WikimediaSseChangeSource
 from wikiguard.application.ingest import Ingest, load_resume_id
-from wikiguard.application.ports import Clock
 from wikiguard.domain.allowlist import Allowlist
+from wikiguard.entrypoints.containers import SystemClock, packaged_allowlist
 from wikiguard.entrypoints.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,15 +31,6 @@ logger = logging.getLogger(__name__)
 RESUME_FILE = "ingest_resume_id"
 SPOOL_FILE = "ingest_spool.jsonl"
 HEARTBEAT_FILE = "ingest_heartbeat.json"
-
-
-class UtcClock(Clock):
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-def default_allowlist_path() -> Path:
-    return Path(str(resources.files("wikiguard.entrypoints") / "default_allowlist.yaml"))
 
 
 class ReloadingAllowlist:
@@ -108,7 +97,7 @@ def _state_file(settings: Settings, name: str) -> Path:
 
 
 def _allowlist_path(settings: Settings) -> Path:
-    return settings.allowlist or default_allowlist_path()
+    return settings.allowlist or packaged_allowlist()
 
 
 class IngestContainer(containers.DeclarativeContainer):
@@ -145,7 +134,7 @@ class IngestContainer(containers.DeclarativeContainer):
     spool = providers.Singleton(FileSpool, providers.Callable(_state_file, settings, SPOOL_FILE))
     heartbeat_path = providers.Callable(_state_file, settings, HEARTBEAT_FILE)
     allowlist = providers.Singleton(ReloadingAllowlist, providers.Callable(_allowlist_path, settings))
-    clock = providers.Singleton(UtcClock)
+    clock = providers.Singleton(SystemClock)
 
     source = providers.Singleton(
         WikimediaSseChangeSource,
