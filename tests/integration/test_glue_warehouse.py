@@ -156,3 +156,20 @@ def test_a_second_glue_run_over_the_same_input_adds_nothing(moto_endpoint: str, 
     assert first["bronze_rows"] > 0
     assert again["read"] == 0 and again["bronze_rows"] == 0
     assert glue_snapshot(moto_endpoint, warehouse) == before
+
+
+def test_tables_of_another_warehouse_are_refused(moto_endpoint: str, glue: Any):
+    from wikiguard.adapters.iceberg.table_store import TableStoreError
+
+    bucket = unique("wikiguard-warehouse")
+    aws_client("s3", moto_endpoint).create_bucket(Bucket=bucket)
+
+    def store(prefix: str) -> IcebergTableStore:
+        catalog = glue_catalog(f"s3://{bucket}/{prefix}", REGION, endpoint_url=moto_endpoint,
+                               s3_endpoint=moto_endpoint, access_key_id="testing", secret_access_key="testing")
+        return IcebergTableStore(catalog, ALL_TABLES)
+
+    store("first").ensure_tables()
+    store("first").ensure_tables()  # the same warehouse again: fine
+    with pytest.raises(TableStoreError, match="outside the configured warehouse"):
+        store("second").ensure_tables()

@@ -156,15 +156,23 @@ class IcebergTableStore(TableStore):
     def ensure_tables(self) -> None:
         with _wrapped(f"creating namespace {self._namespace}"):
             self._catalog.create_namespace_if_not_exists(self._namespace)
+        warehouse = str(self._catalog.properties.get("warehouse", "")).rstrip("/")
         for spec in self._specs.values():
             schema = schemas.iceberg_schema(spec)
             with _wrapped(f"creating table {spec.name}"):
-                self._catalog.create_table_if_not_exists(
+                table = self._catalog.create_table_if_not_exists(
                     (self._namespace, spec.name),
                     schema=schema,
                     partition_spec=schemas.partition_spec(spec, schema),
                     sort_order=schemas.sort_order(spec, schema),
                     properties=schemas.TABLE_PROPERTIES,
+                )
+            # A catalog such as Glue finds a table by name wherever it lives: refuse to write a
+            # warehouse's data into another warehouse's tables.
+            if warehouse and not table.location().startswith(warehouse + "/"):
+                raise TableStoreError(
+                    f"table {self._namespace}.{spec.name} lives at {table.location()}, outside the configured "
+                    f"warehouse {warehouse}; point the warehouse setting at it, or drop the old tables"
                 )
 
     def _table(self, name: str, refresh: bool = False) -> Table:
