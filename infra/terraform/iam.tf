@@ -244,11 +244,38 @@ data "aws_iam_policy_document" "operator" {
     actions   = ["s3:PutObject", "s3:GetObject", "s3:ListBucket"]
     resources = [aws_s3_bucket.this["artifacts"].arn, "${aws_s3_bucket.this["artifacts"].arn}/*"]
   }
+
+  # Job runs are started with tags (project = wikiguard), and cancel/status read them back.
+  statement {
+    sid       = "TagJobRuns"
+    actions   = ["emr-serverless:TagResource", "emr-serverless:ListTagsForResource"]
+    resources = [aws_emrserverless_application.spark.arn, "${aws_emrserverless_application.spark.arn}/jobruns/*"]
+  }
+
+  # `wikiguard ingest-service scale` and `wikiguard status`: this one service only.
+  statement {
+    sid       = "ScaleIngest"
+    actions   = ["ecs:DescribeServices", "ecs:UpdateService", "ecs:ListTagsForResource"]
+    resources = [aws_ecs_service.ingest.id]
+  }
+
+  # `wikiguard status` and `wikiguard query`: read the lakehouse (tables and their files).
+  statement {
+    sid       = "ReadLakehouse"
+    actions   = ["glue:GetDatabase", "glue:GetTables", "glue:GetTable"]
+    resources = local.glue_arns
+  }
+
+  statement {
+    sid       = "ReadWarehouse"
+    actions   = ["s3:GetObject", "s3:ListBucket"]
+    resources = [aws_s3_bucket.this["warehouse"].arn, "${aws_s3_bucket.this["warehouse"].arn}/*"]
+  }
 }
 
 resource "aws_iam_policy" "operator" {
   name        = "${var.name_prefix}-operator"
-  description = "Submit, watch and cancel WikiGuard Spark jobs; upload job artifacts."
+  description = "Submit, watch and cancel WikiGuard Spark jobs; upload job artifacts; scale the ingest; read the lakehouse."
   policy      = data.aws_iam_policy_document.operator.json
 
   tags = local.tags
