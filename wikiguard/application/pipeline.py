@@ -7,6 +7,7 @@ from silver. A bounded run closes its open windows at the end.
 
 from __future__ import annotations
 
+import functools
 import gc
 import heapq
 import logging
@@ -217,11 +218,12 @@ class EmbeddedPipeline:
         for record in records:
             key = checkpoints.partition_key(record.topic, record.partition)
             positions[key] = max(positions.get(key, -1), record.position)
-        store = self.store
-        kw = {"key": BRONZE_WRITER, "positions": positions, "locate": locate}
-        checkpoints.write_beyond(store, BRONZE_QUARANTINE.name, bronze.quarantined, **kw)  # type: ignore[arg-type]
+        write = functools.partial(
+            checkpoints.write_beyond, self.store, key=BRONZE_WRITER, positions=positions, locate=locate
+        )
+        write(BRONZE_QUARANTINE.name, bronze.quarantined)
         self._record_quality(bronze.quality, now)
-        checkpoints.write_beyond(store, BRONZE_EVENTS.name, bronze.rows, **kw)  # type: ignore[arg-type]
+        write(BRONZE_EVENTS.name, bronze.rows)
         s = self.summary
         s.read += bronze.read
         s.filtered_out += bronze.filtered_out
@@ -251,25 +253,26 @@ class EmbeddedPipeline:
             self._close_gold(closed, batch_id, now)
 
     def _commit_silver(self, silver: SilverBatch, now: datetime) -> None:
-        store = self.store
-        kw = {"key": SILVER_WRITER, "positions": silver.positions, "locate": locate}
-        checkpoints.write_beyond(store, SILVER_QUARANTINE.name, silver.quarantined, **kw)  # type: ignore[arg-type]
+        write = functools.partial(
+            checkpoints.write_beyond, self.store, key=SILVER_WRITER, positions=silver.positions, locate=locate
+        )
+        write(SILVER_QUARANTINE.name, silver.quarantined)
         lags = sorted(e.processing_lag_seconds for e in silver.events)
-        freshness = (lags[len(lags) // 2], lags[-1]) if lags else (None, None)
-        self._record_quality(silver.quality, now, freshness)
         if lags:
+            p50, worst = lags[len(lags) // 2], lags[-1]
+            self._record_quality(silver.quality, now, (p50, worst))
             late = freshness_alert(
                 layer="silver",
                 batch_id=silver.quality.batch_id,
-                p50_seconds=lags[len(lags) // 2],
-                max_seconds=lags[-1],
+                p50_seconds=p50,
+                max_seconds=worst,
                 objective_seconds=self.settings.freshness_objective_seconds,
                 now=now,
             )
             self._publish([late] if late else [])
-        checkpoints.write_beyond(
-            store, SILVER_EVENTS.name, silver.rows, extra={SILVER_STATE: self.silver.state()}, **kw  # type: ignore[arg-type]
-        )
+        else:
+            self._record_quality(silver.quality, now)
+        write(SILVER_EVENTS.name, silver.rows, extra={SILVER_STATE: self.silver.state()})
         s = self.summary
         s.silver_rows += len(silver.rows)
         s.duplicates += silver.duplicates
