@@ -62,11 +62,30 @@ def write_beyond(
     `locate` gives a row's (topic, partition, offset) in the writer's input.
     """
     done = read(store, table, key)
-    if done and all(done.get(k, -1) >= v for k, v in positions.items()):
+    if covers(done, positions):
         return 0
     fresh = [row for row in rows if is_beyond(done, *locate(row))]
     store.append(table, fresh, {key: encode(merged(done, positions)), **(extra or {})})
     return len(fresh)
+
+
+def write_once(store: TableStore, table: str, rows: Sequence[Row], *, key: str, positions: Mapping[str, int]) -> int:
+    """Append rows that describe a whole batch (its quality verdict) unless this table already holds
+    the batch up to `positions` for writer `key`: the same batch read again after a crash adds nothing.
+
+    A batch read again with other boundaries (a batch size or time limit changed) is written again:
+    its verdict covers records the first verdict counted too.
+    """
+    done = read(store, table, key)
+    if covers(done, positions):
+        return 0
+    store.append(table, rows, {key: encode(merged(done, positions))})
+    return len(rows)
+
+
+def covers(done: Mapping[str, int], positions: Mapping[str, int]) -> bool:
+    """Whether a table at `done` has committed everything up to `positions` already."""
+    return bool(done) and all(done.get(k, -1) >= v for k, v in positions.items())
 
 
 def lowest(store: TableStore, tables: Iterable[str], key: str) -> Positions:

@@ -225,7 +225,7 @@ class EmbeddedPipeline:
             checkpoints.write_beyond, self.store, key=BRONZE_WRITER, positions=positions, locate=locate
         )
         write(BRONZE_QUARANTINE.name, bronze.quarantined)
-        self._record_quality(bronze.quality, now)
+        self._record_quality(bronze.quality, now, BRONZE_WRITER, positions)
         write(BRONZE_EVENTS.name, bronze.rows)
         s = self.summary
         s.read += bronze.read
@@ -263,7 +263,7 @@ class EmbeddedPipeline:
         lags = sorted(e.processing_lag_seconds for e in silver.events)
         if lags:
             p50, worst = lags[len(lags) // 2], lags[-1]
-            self._record_quality(silver.quality, now, (p50, worst))
+            self._record_quality(silver.quality, now, SILVER_WRITER, silver.positions, (p50, worst))
             late = freshness_alert(
                 layer="silver",
                 batch_id=silver.quality.batch_id,
@@ -274,7 +274,7 @@ class EmbeddedPipeline:
             )
             self._publish([late] if late else [])
         else:
-            self._record_quality(silver.quality, now)
+            self._record_quality(silver.quality, now, SILVER_WRITER, silver.positions)
         write(SILVER_EVENTS.name, silver.rows, extra={SILVER_STATE: self.silver.state()})
         s = self.summary
         s.silver_rows += len(silver.rows)
@@ -305,7 +305,12 @@ class EmbeddedPipeline:
         times[stage] = times.get(stage, 0.0) + seconds
 
     def _record_quality(
-        self, quality: BatchQuality, now: datetime, freshness: tuple[float | None, float | None] = (None, None)
+        self,
+        quality: BatchQuality,
+        now: datetime,
+        writer: str,
+        positions: checkpoints.Positions,
+        freshness: tuple[float | None, float | None] = (None, None),
     ) -> None:
         self.summary.outcomes[f"{quality.layer}:{quality.outcome}"] += 1
         row = quality_metrics_row(
@@ -315,7 +320,7 @@ class EmbeddedPipeline:
             freshness_p50_seconds=freshness[0],
             freshness_max_seconds=freshness[1],
         )
-        self.store.append(QUALITY_METRICS.name, [row], {})
+        checkpoints.write_once(self.store, QUALITY_METRICS.name, [row], key=writer, positions=positions)
         alert = quality_alert(quality, now=now)
         if alert is not None:
             self._publish([alert])

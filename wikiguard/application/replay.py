@@ -132,6 +132,7 @@ def replay_bronze(
             raise ReplayError(f"offsets must not be negative: {dict(from_offsets)}")
         target = {key: first - 1 for key, first in from_offsets.items()}
     steps = rewind_silver(store, target, silver)
+    steps += _rewind(store, QUALITY_METRICS.name, BRONZE_WRITER, target)
     steps += _rewind(store, BRONZE_QUARANTINE.name, BRONZE_WRITER, target)
     steps += _rewind(store, BRONZE_EVENTS.name, BRONZE_WRITER, target)
     return apply(store, steps, dry_run)
@@ -193,6 +194,7 @@ def rewind_silver(
     steps += _rewind(store, SILVER_EVENTS.name, SILVER_WRITER, target)
     if not steps:
         return []
+    steps = _rewind(store, QUALITY_METRICS.name, SILVER_WRITER, target) + steps
     stage = SilverStage(RuleSet("silver", ()), settings)  # only its watermark and state format are used
     latest_kept, earliest_gone = _accepted_event_times(store, steps)
     if state is None:
@@ -217,11 +219,14 @@ def _rewind(store: TableStore, table: str, writer: str, target: Mapping[str, int
     moved = {key: target[key] for key, last in current.items() if key in target and target[key] < last}
     if not moved:
         return []
-    topic_column, partition_column, offset_column = POSITION_COLUMNS[table]
     where = []
-    for key, last in sorted(moved.items()):
-        topic, partition = split_key(key)
-        where.append(RowFilter({topic_column: {topic}, partition_column: {partition}}, (offset_column, last + 1)))
+    if table in POSITION_COLUMNS:  # else checkpoint only: the verdict log keeps its rows
+        topic_column, partition_column, offset_column = POSITION_COLUMNS[table]
+        for key, last in sorted(moved.items()):
+            topic, partition = split_key(key)
+            where.append(
+                RowFilter({topic_column: {topic}, partition_column: {partition}}, (offset_column, last + 1))
+            )
     positions = {key: moved.get(key, last) for key, last in current.items()}
     kept = {key: last for key, last in positions.items() if last >= 0}
     return [Step(table, tuple(where), {writer: checkpoints.encode(kept)})]

@@ -7,7 +7,7 @@ The yardstick: after a replay and the next run, the tables equal those of one un
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -20,7 +20,7 @@ from wikiguard.application.alerting import Alerting
 from wikiguard.application.bronze import BronzeStage
 from wikiguard.application.gold import GoldSettings, GoldStage
 from wikiguard.application.pipeline import EmbeddedPipeline, PipelineSettings
-from wikiguard.application.ports import ChangeSource, SourceRecord
+from wikiguard.application.ports import ChangeSource, Row, SourceRecord
 from wikiguard.application.replay import (
     ReplayError,
     apply,
@@ -412,3 +412,62 @@ def test_reprocess_gold_after_relaxing_a_rule(records, reference) -> None:
 def test_reprocess_an_unknown_layer_is_refused() -> None:
     with pytest.raises(ReplayError, match="layer"):
         reprocess_quarantine(new_store(), "platinum", "late", rules(), now=NOW)
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingStore(InMemoryTableStore):
+    """The in-memory store, dying once at the `nth` append to `table` (the process ends there)."""
+
+    def __init__(self, table: str, nth: int) -> None:
+        super().__init__(ALL_TABLES)
+        self.table, self.left = table, nth
+
+    def append(self, table: str, rows: Sequence[Row], checkpoint: Mapping[str, str]) -> None:
+        if table == self.table:
+            self.left -= 1
+            if self.left == 0:
+                raise Crash(f"died appending to {table}")
+        super().append(table, rows, checkpoint)
+
+
+def verdicts(store: InMemoryTableStore) -> list[tuple[str, int, int, str]]:
+    """The quality log, without its batch ids and times."""
+    return sorted(
+        (row["layer"], row["total_rows"], row["passed_rows"], row["outcome"]) for row in store.scan("quality_metrics")
+    )
+
+
+@pytest.mark.parametrize("dies_at", ["bronze_events", "silver_events"])
+def test_a_batch_read_again_after_a_crash_logs_its_verdict_once(records, reference, dies_at) -> None:
+    whole = new_store()
+    run(whole, records)
+    # The third batch's verdict is committed, then the process dies before that batch's rows are.
+    store = CrashingStore(dies_at, nth=3)
+    store.ensure_tables()
+    with pytest.raises(Crash):
+        run(store, records)
+    store.left = -1
+
+    run(store, records)
+
+    assert tables(store) == reference
+    layers = {layer for layer, *_ in verdicts(store)}
+    for layer in ("bronze", "silver"):
+        assert [v for v in verdicts(store) if v[0] == layer] == [v for v in verdicts(whole) if v[0] == layer], layer
+    assert layers == {"bronze", "silver", "gold"}
+
+
+def test_a_replay_logs_the_verdicts_of_the_batches_it_reads_again(records) -> None:
+    store = new_store()
+    run(store, records)
+    before = verdicts(store)
+
+    replay_bronze(store, SILVER, earliest=True)
+    run(store, records)
+
+    after = verdicts(store)
+    for layer in ("bronze", "silver"):
+        assert len([v for v in after if v[0] == layer]) == 2 * len([v for v in before if v[0] == layer]), layer
