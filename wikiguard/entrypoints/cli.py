@@ -10,17 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wikiguard.domain.errors import WikiguardError
+from wikiguard.entrypoints.arguments import add_warehouse, positive_float, positive_int
 
 logger = logging.getLogger("wikiguard")
-
-
-def _add_warehouse(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--warehouse",
-        type=Path,
-        default=None,
-        help="local Iceberg warehouse folder (default: $WIKIGUARD_WAREHOUSE or ./warehouse)",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,34 +38,34 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate (synthetic traffic with attacks), or kafka (the ingest topic) [default: live]",
     )
     run.add_argument("--allowlist", type=Path, default=None, help="allowlist YAML (default: the packaged one)")
-    _add_warehouse(run)
+    add_warehouse(run)
     bound = run.add_mutually_exclusive_group()
-    bound.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
-    bound.add_argument("--max-events", type=int, default=None, metavar="N", help="stop after N records")
+    bound.add_argument("--duration", type=positive_float, default=None, metavar="S", help="stop after S seconds")
+    bound.add_argument("--max-events", type=positive_int, default=None, metavar="N", help="stop after N records")
     run.add_argument("--seed", type=int, default=7, help="simulator seed [default: 7]")
-    run.add_argument("--batch-rows", type=int, default=None, help="records per Iceberg commit at most")
-    run.add_argument("--batch-seconds", type=float, default=None, help="seconds between Iceberg commits at most")
+    run.add_argument("--batch-rows", type=positive_int, default=None, help="records per Iceberg commit at most")
+    run.add_argument("--batch-seconds", type=positive_float, default=None, help="seconds between Iceberg commits at most")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     query = sub.add_parser("query", help="run SQL over the warehouse tables (DuckDB)")
-    _add_warehouse(query)
+    add_warehouse(query)
     query.add_argument("sql", help='for example: "SELECT count(*) FROM silver_events"')
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     maintain = sub.add_parser("maintain", help="expire old snapshots and compact small files")
-    _add_warehouse(maintain)
-    maintain.add_argument("--older-than-hours", type=float, default=6.0, help="snapshot retention [default: 6]")
+    add_warehouse(maintain)
+    maintain.add_argument("--older-than-hours", type=positive_float, default=6.0, help="snapshot retention [default: 6]")
 
     ingest = sub.add_parser(
         "ingest",
         help="the ingest service: SSE -> allowlist -> Kafka (the Fargate task)",
         description="Configuration comes from the environment (WIKIGUARD_*); see docs/configuration.md.",
     )
-    ingest.add_argument("--max-events", type=int, default=None, help="stop after N records (tests)")
-    ingest.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    ingest.add_argument("--max-events", type=positive_int, default=None, help="stop after N records (tests)")
+    ingest.add_argument("--duration", type=positive_float, default=None, help="stop after S seconds")
 
     health = sub.add_parser("health", help="exit 0 when the ingest service's heartbeat is fresh")
-    health.add_argument("--max-age", type=float, default=120.0, help="seconds [default: 120]")
+    health.add_argument("--max-age", type=positive_float, default=120.0, help="seconds [default: 120]")
 
     # Command groups that live in their own modules register themselves and set `handler`.
     for module in _COMMAND_MODULES:

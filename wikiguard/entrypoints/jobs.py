@@ -26,6 +26,7 @@ from wikiguard.adapters.aws.emr_serverless import (
     JobSubmitError,
     missing_artifacts,
 )
+from wikiguard.entrypoints.arguments import positive_int
 from wikiguard.entrypoints.settings import Settings, SettingsError
 
 logger = logging.getLogger("wikiguard.jobs")
@@ -50,7 +51,7 @@ def register(subparsers: Any) -> None:
     cancel.add_argument("--json", action="store_true")
     cancel.set_defaults(handler=cancel_jobs)
     status = verbs.add_parser("status", help="WikiGuard's recent job runs, newest first")
-    status.add_argument("--limit", type=int, default=10)
+    status.add_argument("--limit", type=positive_int, default=10)
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=jobs_status)
 

@@ -18,6 +18,7 @@ import attrs
 from wikiguard.application.replay import ReplayReport, replay_bronze, replay_gold, replay_silver
 from wikiguard.application.reprocess import LAYERS, CurrentRules, ReprocessReport, reprocess_quarantine
 from wikiguard.application.tables import ALL_TABLES
+from wikiguard.entrypoints.arguments import add_warehouse
 from wikiguard.entrypoints.containers import EmbeddedContainer
 from wikiguard.entrypoints.settings import Settings
 
@@ -59,7 +60,7 @@ def register(subparsers: Any) -> None:
 
     snapshots = layers.add_parser("snapshots", help="list a table's retained snapshots and their checkpoints")
     snapshots.add_argument("--table", default="silver_events", choices=[t.name for t in ALL_TABLES])
-    _warehouse(snapshots)
+    add_warehouse(snapshots)
     snapshots.set_defaults(handler=_snapshots)
 
     reprocess = subparsers.add_parser(
@@ -75,14 +76,8 @@ def register(subparsers: Any) -> None:
     reprocess.set_defaults(handler=_reprocess)
 
 
-def _warehouse(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--warehouse", type=Path, default=None, help="local Iceberg warehouse (default: $WIKIGUARD_WAREHOUSE)"
-    )
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
-    _warehouse(parser)
+    add_warehouse(parser)
     parser.add_argument("--dry-run", action="store_true", help="say what would change; change nothing")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 

@@ -86,7 +86,12 @@ def _wrapped(what: str) -> Iterator[None]:
 def local_catalog(warehouse: Path) -> Catalog:
     """A SQL catalog in `<warehouse>/catalog.db` (SQLite) over `file://<warehouse>`; any Iceberg tool opens it."""
     warehouse = warehouse.resolve()
-    warehouse.mkdir(parents=True, exist_ok=True)
+    if warehouse.exists() and not warehouse.is_dir():
+        raise TableStoreError(f"{warehouse} is a file, not a warehouse directory")
+    try:
+        warehouse.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file in the way, no permission, a read-only disk
+        raise TableStoreError(f"cannot use {warehouse} as the warehouse directory: {err.strerror or err}") from err
     return SqlCatalog(
         "wikiguard",
         uri=f"sqlite:///{warehouse / 'catalog.db'}",

@@ -1,0 +1,37 @@
+"""Command-line options and argument types shared by the `wikiguard` command modules."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_warehouse(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        default=None,
+        help="local Iceberg warehouse folder (default: $WIKIGUARD_WAREHOUSE or ./warehouse)",
+    )
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number of seconds (or hours) above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0 (got {text})")
+    return value
