@@ -204,3 +204,26 @@ def test_sigterm_ends_an_unbounded_run_with_its_windows_closed_and_a_summary(tmp
     assert summary["silver_rows"] == len(table_rows(tmp_path / "wh", "silver_events"))
     windows = table_rows(tmp_path / "wh", "gold_global_metrics_10min")
     assert sum(w["total_events"] for w in windows) == summary["silver_rows"], "every window was closed"
+
+
+def test_a_stream_unreachable_for_the_whole_run_exits_non_zero(tmp_path: Path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = wikiguard("run", "--source", f"http://127.0.0.1:{port}/v2/stream/recentchange", "--duration", "2",
+                       "--warehouse", str(tmp_path / "wh"), timeout=60)  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "the stream is unreachable" in result.stderr
+    assert "nothing was read" in result.stdout
+
+
+def test_a_recording_with_a_bom_and_a_line_that_is_not_utf8_is_read_to_the_end(tmp_path: Path):
+    lines = RAW.read_bytes().splitlines()[:50]
+    path = tmp_path / "damaged.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines[:20] + [b'{"title": "caf\xff"}'] + lines[20:]) + b"\n")
+    allowlist = write_allowlist(tmp_path / "allowlist.yaml", top_titles(RAW, 10))
+    summary = run_on(path, tmp_path / "wh", allowlist)
+    assert summary["read"] == 51 and summary["balanced"]
+    assert summary["quarantine_reasons"].get("invalid_json") == 1

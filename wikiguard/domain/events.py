@@ -233,7 +233,8 @@ def parse_any(raw: Any) -> Change | Rejection:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An aware UTC datetime from epoch seconds or an ISO-8601 string; None when unusable."""
+    """An aware UTC datetime from epoch seconds or an ISO-8601 string; None when unusable or before
+    `EARLIEST_EVENT_TIME`."""
     # Events carry whole seconds, many events the same second: those conversions are cached.
     if type(value) is int:
         return _from_epoch(value)
@@ -252,7 +253,17 @@ def _from_text(value: str) -> datetime | None:
     return _parse_time(value)
 
 
+# No wiki had a change before Wikipedia's first day: an earlier instant (epoch 0, a negative number)
+# is a broken value, not an event time, and would open a window decades behind every other.
+EARLIEST_EVENT_TIME = datetime(2001, 1, 15, tzinfo=UTC)
+
+
 def _parse_time(value: Any) -> datetime | None:
+    moment = _instant(value)
+    return moment if moment is not None and moment >= EARLIEST_EVENT_TIME else None
+
+
+def _instant(value: Any) -> datetime | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):

@@ -62,7 +62,15 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary_dict(summary), indent=2, default=str))
     else:
         print(format_summary(summary))
+    if summary.read == 0 and _is_stream(args.source):
+        # The live feed carries 15-35 events a second: a whole run without one means it was unreachable.
+        logger.error("nothing was read from %s in the whole run: the stream is unreachable (see the log)", args.source)
+        return 1
     return 0 if summary.balanced else 1
+
+
+def _is_stream(source: str) -> bool:
+    return source == "live" or source.startswith(("http://", "https://"))
 
 
 @contextlib.contextmanager

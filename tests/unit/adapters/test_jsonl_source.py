@@ -6,7 +6,9 @@ import pytest
 
 from wikiguard.adapters.files import JsonLinesChangeSource
 from wikiguard.adapters.files.jsonl_source import RecordingFileError
+from wikiguard.application.bronze import decode_payload
 from wikiguard.application.ports import ChangeSource
+from wikiguard.domain.events import Change, Rejection, parse_change
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "wikimedia"
 RAW = DATA / "yearfunla_wikiMedia_stream_monitor__recentchange_raw.jsonl"
@@ -94,3 +96,17 @@ def test_close_stops_the_iteration(tmp_path):
 def test_missing_file_is_an_anticipated_error(tmp_path):
     with pytest.raises(RecordingFileError, match="nope.jsonl"):
         list(JsonLinesChangeSource(tmp_path / "nope.jsonl").records())
+
+
+def test_a_byte_order_mark_is_dropped_and_a_line_that_is_not_utf8_reaches_bronze_as_invalid_json(tmp_path):
+    first, last = RAW.read_text(encoding="utf-8").splitlines()[:2]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + first.encode() + b'\n{"title": "caf\xff"}\n' + last.encode() + b"\n")
+
+    records = list(JsonLinesChangeSource(path).records())
+
+    assert [r.position for r in records] == [1, 2, 3]
+    assert records[0].payload == first and records[2].payload == last
+    assert records[1].payload == '{"title": "caf\\xff"}'  # kept, visibly, for the quarantine row
+    assert decode_payload(records[1].payload) == Rejection(("invalid_json",))
+    assert isinstance(parse_change(decode_payload(records[0].payload)), Change)

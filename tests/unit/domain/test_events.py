@@ -79,7 +79,21 @@ def test_canary_recognised():
         ("2026-01-01T00:00:00", None),
         ("not a date", None),
         (True, None),
+        (-5, None),  # before any wiki existed: a broken value
+        (0, None),
+        ("1970-01-01T00:00:00Z", None),
+        ("2001-01-15T00:00:00Z", datetime(2001, 1, 15, tzinfo=UTC)),  # Wikipedia's first day
     ],
 )
 def test_parse_time(value, expected):
     assert parse_time(value) == expected
+
+
+def test_a_broken_timestamp_falls_back_to_meta_dt_and_a_broken_meta_dt_is_rejected():
+    event = json.loads((DATA / "dlw-github_wiki_visualizer__example.jsonl").read_text().splitlines()[0])
+    event["timestamp"] = -5
+    change = parse_change(event)
+    assert isinstance(change, Change) and change.event_timestamp == parse_time(event["meta"]["dt"])
+    event["meta"]["dt"] = "1969-12-31T23:59:55Z"
+    result = parse_change(event)
+    assert isinstance(result, Rejection) and "bad_meta_dt" in result.reasons

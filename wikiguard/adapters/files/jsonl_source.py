@@ -16,7 +16,7 @@ NO_RESUME: Mapping[str, int] = MappingProxyType({})
 
 
 class RecordingFileError(WikiguardError):
-    """A recording that cannot be read (missing, unreadable, not UTF-8)."""
+    """A recording that cannot be read (missing, unreadable)."""
 
 
 def _now() -> datetime:
@@ -30,7 +30,8 @@ class JsonLinesChangeSource(ChangeSource):
     starts), so a checkpoint stays valid however the file's blank lines or comments are laid out.
     `resume` maps `"topic:partition"` to the last committed position; `.jsonl` records all have
     `topic` (default "embedded") and partition 0.
-    The payload is the line's text, undecoded: malformed JSON is bronze's business, not ours.
+    The payload is the line's text, undecoded: malformed JSON (and bytes that are not UTF-8, shown
+    as `\\xNN`) is bronze's business, not ours.
     """
 
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = _now, topic: str = "embedded"):
@@ -43,7 +44,10 @@ class JsonLinesChangeSource(ChangeSource):
     def records(self, resume: Mapping[str, int] = NO_RESUME) -> Iterator[SourceRecord]:
         self._closed = False
         try:
-            with self.path.open(encoding="utf-8", newline="") as handle:
+            # A leading byte-order mark is dropped (utf-8-sig). Bytes that are not UTF-8 come through
+            # as `\xNN` text, which is never valid JSON: that line is quarantined as invalid_json
+            # with its text kept, and the rest of the recording is read.
+            with self.path.open(encoding="utf-8-sig", errors="backslashreplace", newline="") as handle:
                 lines = (line.rstrip("\r\n") for line in handle)
                 parse = self._sse if self.path.suffix == ".sse" else self._jsonl
                 for record in parse(lines):
