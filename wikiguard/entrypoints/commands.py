@@ -162,7 +162,7 @@ def query(args: argparse.Namespace) -> int:
     from wikiguard.adapters.duckdb.query import DuckDbLakehouseQuery
 
     settings = _settings(args)
-    columns, rows = DuckDbLakehouseQuery(make_catalog(settings)).run(args.sql)
+    columns, rows = DuckDbLakehouseQuery(make_catalog(settings, create=False)).run(args.sql)
     if args.format == "json":
         print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str, indent=2))
     elif args.format == "csv":
@@ -191,7 +191,7 @@ def maintain(args: argparse.Namespace) -> int:
     from wikiguard.application.tables import ALL_TABLES
 
     settings = _settings(args)
-    store = IcebergTableStore(make_catalog(settings), ALL_TABLES)
+    store = IcebergTableStore(make_catalog(settings, create=False), ALL_TABLES)
     store.ensure_tables()
     done = store.maintain(datetime.now(UTC) - timedelta(hours=args.older_than_hours))
     print(json.dumps(dict(done), indent=2))

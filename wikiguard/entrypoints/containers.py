@@ -56,7 +56,8 @@ def read_allowlist(path: Path | None) -> Allowlist:
     return load_allowlist(path or packaged_allowlist())
 
 
-def make_catalog(settings: Settings) -> Any:
+def make_catalog(settings: Settings, *, create: bool = True) -> Any:
+    """The configured catalog; `create=False` refuses a local warehouse that does not exist yet."""
     if settings.catalog == "glue":
         assert settings.s3_warehouse is not None
         return glue_catalog(
@@ -65,7 +66,7 @@ def make_catalog(settings: Settings) -> Any:
             endpoint_url=settings.aws_endpoint_url,
             s3_endpoint=settings.aws_endpoint_url,
         )
-    return local_catalog(settings.warehouse)
+    return local_catalog(settings.warehouse, create=create)
 
 
 def make_source(kind: str, settings: Settings, allowlist: Allowlist, seed: int, follow: bool = False) -> ChangeSource:

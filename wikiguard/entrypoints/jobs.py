@@ -216,7 +216,7 @@ def table_status(settings: Settings) -> list[dict[str, Any]]:
     from wikiguard.application.tables import ALL_TABLES, NAMESPACE
     from wikiguard.entrypoints.containers import make_catalog
 
-    catalog = make_catalog(settings)
+    catalog = make_catalog(settings, create=False)
     out: list[dict[str, Any]] = []
     for spec in ALL_TABLES:
         try:

@@ -41,3 +41,11 @@ def test_a_warehouse_that_is_a_file_is_refused_with_its_name(tmp_path):
     path.write_text("")
     with pytest.raises(TableStoreError, match="is a file, not a warehouse directory"):
         local_catalog(path)
+
+
+def test_commands_that_only_read_refuse_a_missing_warehouse_and_create_nothing(tmp_path):
+    with pytest.raises(TableStoreError, match="no warehouse at .* run `wikiguard run` first"):
+        local_catalog(tmp_path / "wh", create=False)
+    assert not (tmp_path / "wh").exists()
+    local_catalog(tmp_path / "wh")  # a run creates it
+    assert (tmp_path / "wh").is_dir()

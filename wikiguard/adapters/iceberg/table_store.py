@@ -83,11 +83,16 @@ def _wrapped(what: str) -> Iterator[None]:
         raise TableStoreError(f"{what}: {type(err).__name__}: {err}") from err
 
 
-def local_catalog(warehouse: Path) -> Catalog:
-    """A SQL catalog in `<warehouse>/catalog.db` (SQLite) over `file://<warehouse>`; any Iceberg tool opens it."""
+def local_catalog(warehouse: Path, *, create: bool = True) -> Catalog:
+    """A SQL catalog in `<warehouse>/catalog.db` (SQLite) over `file://<warehouse>`; any Iceberg tool
+    opens it. `create=False` (commands that only read or tidy) refuses a folder without a catalog."""
     warehouse = warehouse.resolve()
     if warehouse.exists() and not warehouse.is_dir():
         raise TableStoreError(f"{warehouse} is a file, not a warehouse directory")
+    if not create and not (warehouse / "catalog.db").is_file():
+        raise TableStoreError(
+            f"no warehouse at {warehouse} (no catalog.db): run `wikiguard run` first, or pass --warehouse"
+        )
     try:
         warehouse.mkdir(parents=True, exist_ok=True)
     except OSError as err:  # a file in the way, no permission, a read-only disk
