@@ -24,6 +24,7 @@ the delete; a second complete run finds nothing left to admit and changes nothin
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
@@ -97,6 +98,7 @@ class ReprocessReport:
     still_quarantined: int
     cascade: ReplayReport
     dry_run: bool = False
+    reasons_in_quarantine: Mapping[str, int] = attrs.field(factory=dict)  # every reason there, with its rows
 
     @property
     def changed(self) -> bool:
@@ -119,7 +121,10 @@ def reprocess_quarantine(
     if layer not in LAYERS:
         raise ReplayError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
     quarantine = _QUARANTINE[layer]
-    rows = [row for row in store.scan(quarantine) if reason in (row["reasons"] or ())]
+    every = list(store.scan(quarantine))
+    present = Counter(r for row in every for r in (row["reasons"] or ()))
+    rows = [row for row in every if reason in (row["reasons"] or ())]
+    del every
     batch_id = f"reprocess-{now:%Y%m%dT%H%M%S}"
     planner = {"bronze": _bronze, "silver": _silver, "gold": _gold}[layer]
     plan = planner(store, rows, rules, now, batch_id) if rows else _Plan({}, (), [])
@@ -136,6 +141,7 @@ def reprocess_quarantine(
         layer=layer,
         reason=reason,
         examined=len(rows),
+        reasons_in_quarantine=dict(present.most_common()),
         appended=appended,
         already_present=plan.already_present,
         dropped=plan.dropped,

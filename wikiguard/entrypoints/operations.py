@@ -161,6 +161,9 @@ def _reprocess(args: argparse.Namespace) -> int:
     print(f"reprocess {report.layer} quarantine, reason {report.reason!r}{dry}:")
     print(f"  examined {report.examined}: appended {report.appended}, already present {report.already_present},"
           f" dropped {report.dropped}, still quarantined {report.still_quarantined}")  # fmt: skip
+    if not report.examined:
+        there = ", ".join(f"{name} {n}" for name, n in report.reasons_in_quarantine.items())
+        print(f"  no row there has that reason; the reasons there: {there}" if there else "  the quarantine is empty")
     if report.cascade.changed:
         print(_replay_text("  downstream rewind", report.cascade))
         print("  next: `wikiguard run` recomputes what was moved back")
@@ -199,7 +202,12 @@ def replay_dict(report: ReplayReport) -> dict[str, Any]:
 
 def reprocess_dict(report: ReprocessReport) -> dict[str, Any]:
     fields = ("layer", "reason", "examined", "appended", "already_present", "dropped", "still_quarantined", "dry_run")
-    return {**{f: getattr(report, f) for f in fields}, "changed": report.changed, "cascade": replay_dict(report.cascade)}
+    return {
+        **{f: getattr(report, f) for f in fields},
+        "changed": report.changed,
+        "cascade": replay_dict(report.cascade),
+        "reasons_in_quarantine": dict(report.reasons_in_quarantine),
+    }
 
 
 def _offsets_text(positions: dict[str, int]) -> str:

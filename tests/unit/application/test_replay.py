@@ -471,3 +471,14 @@ def test_a_replay_logs_the_verdicts_of_the_batches_it_reads_again(records) -> No
     after = verdicts(store)
     for layer in ("bronze", "silver"):
         assert len([v for v in after if v[0] == layer]) == 2 * len([v for v in before if v[0] == layer]), layer
+
+
+def test_reprocess_with_a_reason_no_row_has_says_which_reasons_there_are(records) -> None:
+    store = new_store()
+    run(store, records)
+    late = sum(1 for row in store.scan("silver_quarantine") if "late" in row["reasons"])
+
+    report = reprocess_quarantine(store, "silver", "nonsense", rules(), now=NOW)
+
+    assert (report.examined, report.changed) == (0, False)
+    assert report.reasons_in_quarantine == {"late": late} and late > 0
