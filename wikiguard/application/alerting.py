@@ -195,7 +195,9 @@ class Alerting:
         for name in names:
             if name not in self.sinks and name not in self._warned_missing:
                 self._warned_missing.add(name)
-                log.warning("alert route names sink %r, which is not configured; skipping it", name)
+                # The default routes name SNS and Slack, which a local run rarely has: that is no fault.
+                level = logging.INFO if self.routes == DEFAULT_ROUTES else logging.WARNING
+                log.log(level, "alert route names sink %r, which is not configured; skipping it", name)
         return tuple(n for n in names if n in self.sinks)
 
     @staticmethod

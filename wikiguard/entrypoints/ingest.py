@@ -32,18 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wikiguard ingest", description="SSE -> allowlist -> Kafka")
     parser.add_argument("--max-events", type=int, default=None, help="stop after N records (tests)")
     parser.add_argument("--duration", type=float, default=None, help="stop after S seconds")
-    parser.add_argument("--log-level", default=os.environ.get("WIKIGUARD_LOG_LEVEL", "INFO"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_json_logging(args.log_level.upper())
     try:
         settings = Settings.from_env()
     except WikiguardError as exc:
+        configure_json_logging("INFO")
         logger.error("bad configuration: %s", exc)
         return 2
+    configure_json_logging(settings.log_level)
     container = IngestContainer(settings=settings)
     service: ServiceThread | None = None
     try:

@@ -104,6 +104,7 @@ class Settings:
     alert_throttle: timedelta = timedelta(minutes=30)  # WIKIGUARD_ALERT_THROTTLE_SECONDS
     alert_routes: tuple[Route, ...] = DEFAULT_ROUTES  # WIKIGUARD_ALERT_ROUTES, e.g. CRITICAL=sns+slack,WARNING=slack
     freshness_objective: timedelta = timedelta(minutes=15)  # WIKIGUARD_FRESHNESS_OBJECTIVE_SECONDS
+    log_level: str = "INFO"  # WIKIGUARD_LOG_LEVEL, of the ingest service's JSON logs
     slack_webhook_url: str | None = attrs.field(default=None, repr=False)  # WIKIGUARD_SLACK_WEBHOOK_URL
     slack_secret_id: str | None = None  # WIKIGUARD_SLACK_SECRET_ID (Secrets Manager)
     sns_topic_arn: str | None = None  # WIKIGUARD_SNS_TOPIC_ARN
@@ -157,6 +158,7 @@ class Settings:
             alert_throttle=timedelta(seconds=_float(env, "WIKIGUARD_ALERT_THROTTLE_SECONDS", 1800)),
             alert_routes=parse_routes(_get(env, "WIKIGUARD_ALERT_ROUTES", None)),
             freshness_objective=timedelta(seconds=_float(env, "WIKIGUARD_FRESHNESS_OBJECTIVE_SECONDS", 900)),
+            log_level=_choice(env, "WIKIGUARD_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             slack_webhook_url=_get(env, "WIKIGUARD_SLACK_WEBHOOK_URL", None),
             slack_secret_id=_get(env, "WIKIGUARD_SLACK_SECRET_ID", None),
             sns_topic_arn=_get(env, "WIKIGUARD_SNS_TOPIC_ARN", None),
