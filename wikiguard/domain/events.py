@@ -96,6 +96,10 @@ def parse_well_formed(raw: Any) -> Change | None:
     length, revision = raw.get("length", _EMPTY), raw.get("revision", _EMPTY)
     if type(length) is not dict or type(revision) is not dict:
         return None
+    comment, minor, patrolled, bot = raw.get("comment"), raw.get("minor"), raw.get("patrolled"), raw.get("bot")
+    for flag in (bot, minor, patrolled):
+        if flag is not None and type(flag) is not bool:
+            return None
     length_old, length_new = length.get("old"), length.get("new")
     revision_old, revision_new = revision.get("old"), revision.get("new")
     rc_id, namespace = raw.get("id"), raw.get("namespace")
@@ -107,7 +111,6 @@ def parse_well_formed(raw: Any) -> Change | None:
     if meta_dt is None:
         return None
     domain, topic, server_name = meta.get("domain"), meta.get("topic"), raw.get("server_name")
-    comment, minor, patrolled = raw.get("comment"), raw.get("minor"), raw.get("patrolled")
     log_type, log_action = raw.get("log_type"), raw.get("log_action")
     return Change(
         meta_id=meta_id,
@@ -124,9 +127,9 @@ def parse_well_formed(raw: Any) -> Change | None:
         comment=comment if isinstance(comment, str) else "",
         event_timestamp=parse_time(raw.get("timestamp")) or meta_dt,
         user_name=user or "",
-        is_bot=raw.get("bot") is True,
-        minor=minor if type(minor) is bool else None,
-        patrolled=patrolled if type(patrolled) is bool else None,
+        is_bot=bot is True,
+        minor=minor,
+        patrolled=patrolled,
         wiki=wiki,
         server_name=server_name if isinstance(server_name, str) else "",
         length_old=length_old,
@@ -140,6 +143,7 @@ def parse_well_formed(raw: Any) -> Change | None:
 
 
 _EMPTY: dict[str, Any] = {}
+_FLAGS = ("bot", "minor", "patrolled")
 
 
 def parse_any(raw: Any) -> Change | Rejection:
@@ -182,6 +186,13 @@ def parse_any(raw: Any) -> Change | Rejection:
     user = raw.get("user")
     if user is not None and not isinstance(user, str):
         reasons.append("bad_user")
+    # Flags and sizes of another type are damage, not absence: said, never read as false or empty.
+    for name in _FLAGS:
+        if raw.get(name) is not None and not isinstance(raw.get(name), bool):
+            reasons.append(f"bad_{name}")
+    for name in ("length", "revision"):
+        if raw.get(name) is not None and not isinstance(raw.get(name), Mapping):
+            reasons.append(f"bad_{name}")
     length = _mapping(raw.get("length"))
     revision = _mapping(raw.get("revision"))
     ints = {

@@ -97,3 +97,18 @@ def test_a_broken_timestamp_falls_back_to_meta_dt_and_a_broken_meta_dt_is_reject
     event["meta"]["dt"] = "1969-12-31T23:59:55Z"
     result = parse_change(event)
     assert isinstance(result, Rejection) and "bad_meta_dt" in result.reasons
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [("bot", "yes", "bad_bot"), ("minor", "no", "bad_minor"), ("patrolled", 1, "bad_patrolled"),
+     ("length", "big", "bad_length"), ("revision", [1, 2], "bad_revision")],
+)  # fmt: skip
+def test_a_flag_or_size_of_another_type_is_a_reason_not_a_default(field, value, reason):
+    event = json.loads((DATA / "dlw-github_wiki_visualizer__example.jsonl").read_text().splitlines()[0])
+    assert isinstance(parse_change(event), Change)
+    event[field] = value
+    result = parse_change(event)
+    assert isinstance(result, Rejection) and reason in result.reasons
+    event[field] = None  # null is absence, which the schema allows
+    assert isinstance(parse_change(event), Change)
