@@ -6,8 +6,10 @@ Security is configuration, not code paths: the same adapters run against all thr
 from __future__ import annotations
 
 import logging
+import re
 import socket
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -31,6 +33,46 @@ class TopicSpec:
     retention_ms: int
 
 
+def librdkafka_logger() -> logging.Logger:
+    """The logger librdkafka writes to, with repeats held back (added once)."""
+    logger = logging.getLogger("wikiguard.librdkafka")
+    if not any(isinstance(f, RepeatedLogFilter) for f in logger.filters):
+        logger.addFilter(RepeatedLogFilter())
+    return logger
+
+
+class RepeatedLogFilter(logging.Filter):
+    """Passes the first line of each kind per `window` seconds, then says how many it held back.
+
+    librdkafka logs every reconnect attempt (every 0.1-10 s per broker and client): a broker that is
+    down would otherwise print hundreds of identical lines a minute. Lines that differ only in their
+    numbers (times, counts, ports) are of one kind.
+    """
+
+    _NUMBERS = re.compile(r"\d+")
+    _MAX_KINDS = 1000
+
+    def __init__(self, window: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.window, self.clock = window, clock
+        self._seen: dict[tuple[int, str], tuple[float, int]] = {}  # kind -> (passed at, held since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = (record.levelno, self._NUMBERS.sub("#", record.getMessage()))
+        now = self.clock()
+        passed_at, held = self._seen.get(kind, (None, 0))
+        if passed_at is not None and now - passed_at < self.window:
+            self._seen[kind] = (passed_at, held + 1)
+            return False
+        if len(self._seen) >= self._MAX_KINDS:
+            self._seen.clear()
+        self._seen[kind] = (now, 0)
+        if held:
+            record.msg = f"{record.getMessage()} ({held} more like it in the last {self.window:.0f} s)"
+            record.args = ()
+        return True
+
+
 def client_config(
     bootstrap: str,
     security: str = "plaintext",
@@ -48,7 +90,7 @@ def client_config(
         "bootstrap.servers": bootstrap,
         "client.id": client_id or f"wikiguard-{socket.gethostname()}",
         # librdkafka's own log lines go through Python logging (JSON in deployed processes).
-        "logger": logging.getLogger("wikiguard.librdkafka"),
+        "logger": librdkafka_logger(),
     }
     if security == "tls":
         # MSK's TLS listener (port 9094): server-authenticated, certificates from the system store.
