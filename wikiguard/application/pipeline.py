@@ -77,6 +77,7 @@ class RunSummary:
     outcomes: Counter[str] = attrs.field(factory=Counter)
     anomalies: list[tuple[int, str]] = attrs.field(factory=list)  # (risk score, explanation line)
     stage_seconds: dict[str, float] = attrs.field(factory=dict)
+    closed_until_at_start: datetime | None = None  # the windows an earlier run on this warehouse closed
 
     @property
     def balanced(self) -> bool:
@@ -159,6 +160,7 @@ class EmbeddedPipeline:
         bronze_pos = checkpoints.lowest(store, [BRONZE_QUARANTINE.name, BRONZE_EVENTS.name], BRONZE_WRITER)
         silver_pos = checkpoints.lowest(store, [SILVER_QUARANTINE.name, SILVER_EVENTS.name], SILVER_WRITER)
         self.silver.restore_watermark(store.checkpoint(SILVER_EVENTS.name, SILVER_STATE))
+        self.summary.closed_until_at_start = self.silver.watermark.closed_until
         since = self.silver.dedup_since()
         if since is not None:
             self.silver.remember(store.scan(SILVER_EVENTS.name, at_least=("event_timestamp", since)))

@@ -128,6 +128,7 @@ def summary_dict(s: RunSummary) -> dict[str, Any]:
         "top_anomalies": [{"risk_score": r, "anomaly": text} for r, text in s.anomalies[:10]],
         "batches": s.batches,
         "stage_seconds": {k: round(v, 3) for k, v in sorted(s.stage_seconds.items())},
+        "closed_until_at_start": s.closed_until_at_start,
     }
 
 
@@ -149,6 +150,13 @@ def format_summary(s: RunSummary) -> str:
         lines.append("  quality outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())))
     if s.read == 0:
         lines.append("  nothing was read: the source was empty, already consumed, or unreachable (see the log)")
+    late = s.quarantine_reasons.get("late", 0)
+    if late and 2 * late >= s.bronze_rows and s.closed_until_at_start is not None:  # most of it: say why
+        lines.append(
+            f"  {late} late: this warehouse had closed every window before {s.closed_until_at_start:%Y-%m-%d %H:%M} UTC"
+            " when the run began; older events are late here (another --warehouse starts afresh;"
+            " `wikiguard reprocess --layer silver --reason late` admits them)"
+        )
     lines.append(f"  alerts: {s.alerts_sent} sent, {s.alerts_suppressed} suppressed")
     if s.anomalies:
         lines.append("  top anomalies:")
