@@ -225,6 +225,19 @@ def test_cancel_all_cancels_wikiguard_runs_and_leaves_foreign_ones_running(accou
     assert {r["run_id"] for r in status["job_runs"]} == ours  # foreign runs are not even listed
 
 
+def test_status_and_cancel_need_only_the_application_id_and_submit_says_what_is_missing(account: Account):
+    submitted = cli(account, "jobs", "submit", "bronze", "--json")["submitted"][0]["run_id"]
+    unset = {"WIKIGUARD_EMR_JOB_ROLE_ARN": "", "WIKIGUARD_ARTIFACTS_BUCKET": "", "WIKIGUARD_CHECKPOINTS_BUCKET": ""}
+
+    status = cli(account, "jobs", "status", "--json", **unset)
+    assert [r["run_id"] for r in status["job_runs"]] == [submitted]
+    error = cli(account, "jobs", "submit", "silver", ok=False, **unset)
+    assert "WIKIGUARD_EMR_JOB_ROLE_ARN" in error and "WIKIGUARD_CHECKPOINTS_BUCKET" in error
+    set_state(account.application, "RUNNING")
+    cancelled = cli(account, "jobs", "cancel", "all", "--json", **unset)["cancelled"]
+    assert [r["run_id"] for r in cancelled] == [submitted]
+
+
 def test_cancel_one_job_leaves_the_other_jobs_running(account: Account):
     submitted = {r["job"]: r["run_id"] for r in cli(account, "jobs", "submit", "all", "--json")["submitted"]}
     set_state(account.application, "RUNNING")

@@ -115,10 +115,14 @@ def job_environment(settings: Settings) -> dict[str, str]:
 
 
 def emr_jobs(settings: Settings, *, submitting: bool = False) -> EmrServerlessJobs:
-    """The job control; `submitting` also needs (and checks) what a job run is given."""
-    _require(settings, "emr_application_id", "emr_job_role_arn", "artifacts_bucket", "checkpoints_bucket")
-    assert settings.emr_application_id and settings.emr_job_role_arn  # for mypy: checked just above
-    assert settings.artifacts_bucket and settings.checkpoints_bucket
+    """The job control; `submitting` also needs (and checks) what a job run is given. Listing and
+    cancelling need only the application id."""
+    _require(settings, "emr_application_id")
+    assert settings.emr_application_id  # for mypy: checked just above
+    if not submitting:
+        return EmrServerlessJobs(_client("emr-serverless", settings), settings.emr_application_id)
+    _require(settings, "emr_job_role_arn", "artifacts_bucket", "checkpoints_bucket")
+    assert settings.emr_job_role_arn and settings.artifacts_bucket and settings.checkpoints_bucket
     version = settings.code_version or importlib.metadata.version("wikiguard")
     return EmrServerlessJobs(
         _client("emr-serverless", settings),
@@ -127,7 +131,7 @@ def emr_jobs(settings: Settings, *, submitting: bool = False) -> EmrServerlessJo
         artifacts=JobArtifacts(settings.artifacts_bucket, version, settings.jars_prefix),
         warehouse=settings.s3_warehouse or "",
         checkpoints_bucket=settings.checkpoints_bucket,
-        environment=job_environment(settings) if submitting else {},
+        environment=job_environment(settings),
         log_group=settings.emr_log_group,
     )
 

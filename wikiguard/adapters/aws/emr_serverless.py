@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -106,22 +106,33 @@ def missing_artifacts(s3: Any, uris: Sequence[str]) -> list[str]:
     return missing
 
 
+T = TypeVar("T")
+
+
+def _needed(value: T | None, what: str) -> T:
+    if value is None or value == "":
+        raise JobSubmitError(f"{what} is not configured: it is needed to submit a job run")
+    return value
+
+
 class EmrServerlessJobs:
     """Submit, cancel and list WikiGuard's job runs on one EMR Serverless application.
 
     `client` is a boto3 `emr-serverless` client. `environment` is set on the driver and on every
     executor; `log_group` turns on CloudWatch logging per run (the application cannot set it).
+    Listing and cancelling need only the application; submitting also needs the role, the artifacts
+    and the checkpoints bucket.
     """
 
     def __init__(
         self,
         client: Any,
         application_id: str,
-        role_arn: str,
+        role_arn: str | None = None,
         *,
-        artifacts: JobArtifacts,
-        warehouse: str,
-        checkpoints_bucket: str,
+        artifacts: JobArtifacts | None = None,
+        warehouse: str = "",
+        checkpoints_bucket: str | None = None,
         environment: Mapping[str, str] | None = None,
         log_group: str | None = None,
         timeout_minutes: int | None = None,
@@ -144,14 +155,14 @@ class EmrServerlessJobs:
         return f"{self._prefix}-{job}"
 
     def checkpoint_location(self, job: str) -> str:
-        return f"s3://{self._checkpoints_bucket}/{job}"
+        return f"s3://{_needed(self._checkpoints_bucket, 'the checkpoints bucket')}/{job}"
 
     def artifact_uris(self, job: str) -> tuple[str, ...]:
-        return self._artifacts.uris(job)
+        return _needed(self._artifacts, "the job artifacts").uris(job)
 
     def spark_conf(self, job: str) -> dict[str, str]:
         """The Spark properties of a run of `job` (passed as `--conf k=v`)."""
-        artifacts = self._artifacts
+        artifacts = _needed(self._artifacts, "the job artifacts")
         conf = {
             "spark.submit.pyFiles": artifacts.code_zip,
             "spark.jars": ",".join(artifacts.jar_uris()),
@@ -184,13 +195,13 @@ class EmrServerlessJobs:
                 )
             parameters.append(f"--conf {key}={value}")
         driver: dict[str, Any] = {
-            "entryPoint": self._artifacts.entrypoint(job),
+            "entryPoint": _needed(self._artifacts, "the job artifacts").entrypoint(job),
             "entryPointArguments": list(arguments),
             "sparkSubmitParameters": " ".join(parameters),
         }
         request: dict[str, Any] = {
             "applicationId": self.application_id,
-            "executionRoleArn": self._role_arn,
+            "executionRoleArn": _needed(self._role_arn, "the job role"),
             "name": self.run_name(job),
             "jobDriver": {"sparkSubmit": driver},
             "tags": {PROJECT_TAG[0]: PROJECT_TAG[1], JOB_TAG: job},
