@@ -5,6 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import attrs
+
+from wikiguard.entrypoints.settings import Settings
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The environment's settings, with the command's `--warehouse` and `--allowlist` when given."""
+    settings = Settings.from_env()
+    if getattr(args, "warehouse", None) is not None:
+        settings = attrs.evolve(settings, warehouse=args.warehouse)
+    if getattr(args, "allowlist", None) is not None:
+        settings = attrs.evolve(settings, allowlist=args.allowlist)
+    return settings
+
 
 def add_warehouse(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -13,26 +13,15 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import attrs
-
 from wikiguard.application.pipeline import PipelineSettings, RunSummary
-from wikiguard.entrypoints.containers import EmbeddedContainer, make_catalog
-from wikiguard.entrypoints.settings import Settings
+from wikiguard.entrypoints.arguments import settings_for
+from wikiguard.entrypoints.containers import EmbeddedContainer, is_sse_source, make_catalog
 
 logger = logging.getLogger("wikiguard.run")
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
-    if getattr(args, "warehouse", None) is not None:
-        settings = attrs.evolve(settings, warehouse=args.warehouse)
-    if getattr(args, "allowlist", None) is not None:
-        settings = attrs.evolve(settings, allowlist=args.allowlist)
-    return settings
-
-
 def run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_for(args)
     run_settings = PipelineSettings(
         batch_rows=args.batch_rows or settings.batch_rows,
         batch_seconds=args.batch_seconds if args.batch_seconds is not None else settings.batch_seconds,
@@ -62,15 +51,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary_dict(summary), indent=2, default=str))
     else:
         print(format_summary(summary))
-    if summary.read == 0 and _is_stream(args.source):
+    if summary.read == 0 and is_sse_source(args.source):
         # The live feed carries 15-35 events a second: a whole run without one means it was unreachable.
         logger.error("nothing was read from %s in the whole run: the stream is unreachable (see the log)", args.source)
         return 1
     return 0 if summary.balanced else 1
-
-
-def _is_stream(source: str) -> bool:
-    return source == "live" or source.startswith(("http://", "https://"))
 
 
 @contextlib.contextmanager
@@ -169,7 +154,7 @@ def format_summary(s: RunSummary) -> str:
 def query(args: argparse.Namespace) -> int:
     from wikiguard.adapters.duckdb.query import DuckDbLakehouseQuery
 
-    settings = _settings(args)
+    settings = settings_for(args)
     columns, rows = DuckDbLakehouseQuery(make_catalog(settings, create=False)).run(args.sql)
     if args.format == "json":
         print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str, indent=2))
@@ -198,7 +183,7 @@ def maintain(args: argparse.Namespace) -> int:
     from wikiguard.adapters.iceberg.table_store import IcebergTableStore
     from wikiguard.application.tables import ALL_TABLES
 
-    settings = _settings(args)
+    settings = settings_for(args)
     store = IcebergTableStore(make_catalog(settings, create=False), ALL_TABLES)
     store.ensure_tables()
     done = store.maintain(datetime.now(UTC) - timedelta(hours=args.older_than_hours))

@@ -69,12 +69,17 @@ def make_catalog(settings: Settings, *, create: bool = True) -> Any:
     return local_catalog(settings.warehouse, create=create)
 
 
+def is_sse_source(kind: str) -> bool:
+    """`live` or an http(s) URL: a Server-Sent Events stream."""
+    return kind == "live" or kind.startswith(("http://", "https://"))
+
+
 def make_source(kind: str, settings: Settings, allowlist: Allowlist, seed: int, follow: bool = False) -> ChangeSource:
     """`live`, an http(s) URL, `simulate`, `kafka` (the ingest topic), or a recorded file."""
     if kind == "kafka":
         config = client_config(settings.kafka_bootstrap, settings.kafka_security, region=settings.aws_region)
         return KafkaChangeSource(config, settings.kafka_topic, follow=follow)
-    if kind == "live" or kind.startswith(("http://", "https://")):
+    if is_sse_source(kind):
         url = settings.sse_url if kind == "live" else kind
         return WikimediaSseChangeSource(url, user_agent=settings.user_agent)
     if kind == "simulate":

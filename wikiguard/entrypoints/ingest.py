@@ -21,6 +21,7 @@ from typing import Any
 
 from wikiguard.application.ingest import Ingest
 from wikiguard.domain.errors import WikiguardError
+from wikiguard.entrypoints.arguments import positive_float, positive_int
 from wikiguard.entrypoints.ingest_container import HEARTBEAT_FILE, IngestContainer
 from wikiguard.entrypoints.logs import configure_json_logging
 from wikiguard.entrypoints.settings import Settings
@@ -30,8 +31,8 @@ logger = logging.getLogger("wikiguard.ingest")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wikiguard ingest", description="SSE -> allowlist -> Kafka")
-    parser.add_argument("--max-events", type=int, default=None, help="stop after N records (tests)")
-    parser.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    parser.add_argument("--max-events", type=positive_int, default=None, help="stop after N records (tests)")
+    parser.add_argument("--duration", type=positive_float, default=None, help="stop after S seconds")
     return parser
 
 

@@ -11,7 +11,6 @@ import importlib.metadata
 import json
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -26,7 +25,7 @@ from wikiguard.adapters.aws.emr_serverless import (
     JobSubmitError,
     missing_artifacts,
 )
-from wikiguard.entrypoints.arguments import positive_int
+from wikiguard.entrypoints.arguments import add_warehouse, positive_int, settings_for
 from wikiguard.entrypoints.settings import Settings, SettingsError
 
 logger = logging.getLogger("wikiguard.jobs")
@@ -65,9 +64,7 @@ def register(subparsers: Any) -> None:
     overall = subparsers.add_parser(
         "status", help="pipeline status: job runs, ingest service, last commit and checkpoints of each table"
     )
-    overall.add_argument(
-        "--warehouse", type=Path, default=None, help="local warehouse folder (local catalog only)"
-    )
+    add_warehouse(overall)
     overall.add_argument("--json", action="store_true")
     overall.set_defaults(handler=pipeline_status)
 
@@ -241,9 +238,7 @@ def table_status(settings: Settings) -> list[dict[str, Any]]:
 
 
 def pipeline_status(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    if args.warehouse:
-        settings = attrs.evolve(settings, warehouse=args.warehouse)
+    settings = settings_for(args)
     document: dict[str, Any] = {"tables": table_status(settings)}
     lines = [f"tables ({settings.s3_warehouse if settings.catalog == 'glue' else settings.warehouse}):"]
     for t in document["tables"]:

@@ -13,14 +13,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from wikiguard.application.replay import ReplayReport, replay_bronze, replay_gold, replay_silver
 from wikiguard.application.reprocess import LAYERS, CurrentRules, ReprocessReport, reprocess_quarantine
 from wikiguard.application.tables import ALL_TABLES
-from wikiguard.entrypoints.arguments import add_warehouse
+from wikiguard.entrypoints.arguments import add_warehouse, settings_for
 from wikiguard.entrypoints.containers import EmbeddedContainer
-from wikiguard.entrypoints.settings import Settings
 
 
 def register(subparsers: Any) -> None:
@@ -108,12 +105,7 @@ def moment(text: str) -> datetime:
 
 
 def _container(args: argparse.Namespace) -> EmbeddedContainer:
-    settings = Settings.from_env()
-    if getattr(args, "warehouse", None) is not None:
-        settings = attrs.evolve(settings, warehouse=args.warehouse)
-    if getattr(args, "allowlist", None) is not None:
-        settings = attrs.evolve(settings, allowlist=args.allowlist)
-    container = EmbeddedContainer(settings=settings)
+    container = EmbeddedContainer(settings=settings_for(args))
     container.store().ensure_tables()
     return container
 

@@ -49,3 +49,13 @@ def test_commands_that_only_read_refuse_a_missing_warehouse_and_create_nothing(t
     assert not (tmp_path / "wh").exists()
     local_catalog(tmp_path / "wh")  # a run creates it
     assert (tmp_path / "wh").is_dir()
+
+
+def test_the_ingest_service_entrypoint_refuses_them_too(capsys):
+    from wikiguard.entrypoints.ingest import build_parser as ingest_parser
+
+    for argv in (["--duration", "0"], ["--max-events", "-1"]):
+        with pytest.raises(SystemExit) as exit_:
+            ingest_parser().parse_args(argv)
+        assert exit_.value.code == 2
+    assert "error: argument" in capsys.readouterr().err
