@@ -121,10 +121,13 @@ def reprocess_quarantine(
     if layer not in LAYERS:
         raise ReplayError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
     quarantine = _QUARANTINE[layer]
-    every = list(store.scan(quarantine))
-    present = Counter(r for row in every for r in (row["reasons"] or ()))
-    rows = [row for row in every if reason in (row["reasons"] or ())]
-    del every
+    rows: list[Row] = []
+    present: Counter[str] = Counter()  # every reason in the quarantine, said when none is `reason`
+    for row in store.scan(quarantine):
+        reasons = row["reasons"] or ()
+        present.update(reasons)
+        if reason in reasons:
+            rows.append(row)
     batch_id = f"reprocess-{now:%Y%m%dT%H%M%S}"
     planner = {"bronze": _bronze, "silver": _silver, "gold": _gold}[layer]
     plan = planner(store, rows, rules, now, batch_id) if rows else _Plan({}, (), [])
