@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import resource
 import shutil
 import tempfile
@@ -34,6 +33,7 @@ import pyarrow.json as pj
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 
+from benchmarks.cpu import one_core
 from wikiguard.adapters.iceberg.schemas import TABLE_PROPERTIES, iceberg_schema, partition_spec
 from wikiguard.application.tables import BRONZE_EVENTS, SILVER_EVENTS
 from wikiguard.domain.enrichment import _REVERT
@@ -150,9 +150,7 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=50_000)
     parser.add_argument("--verbose", action="store_true", help="print each batch's stage times (ms)")
     args = parser.parse_args()
-    os.sched_setaffinity(0, {0})
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
+    one_core()
 
     pieces = recording_pieces()
     stamps = [p[3] for p in pieces]
