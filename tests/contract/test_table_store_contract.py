@@ -11,12 +11,14 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from wikiguard.adapters.iceberg import IcebergTableStore, local_catalog
 from wikiguard.adapters.iceberg.snapshots import trim_snapshots
 from wikiguard.adapters.memory.table_store import InMemoryTableStore
 from wikiguard.application import tables
+from wikiguard.application.batches.frames import arrow_schema
 from wikiguard.application.ports import RowFilter, TableStore
 from wikiguard.application.tables import NAMESPACE, QUALITY_METRICS, SILVER_EVENTS, TableSpec
 from wikiguard.domain.errors import WikiguardError
@@ -98,6 +100,45 @@ def test_rows_round_trip_with_every_type_and_none(store: TableStore, spec: Table
                 assert value.utcoffset() == timedelta(0)
             if column.type == "list<string>" and value is not None:
                 assert isinstance(value, list)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_an_arrow_table_appends_like_its_rows(store: TableStore, spec: TableSpec) -> None:
+    rows = sample_rows(spec, 7)
+
+    store.append(spec.name, pa.Table.from_pylist(rows, schema=arrow_schema(spec)), {"w": "1"})
+
+    assert canonical(spec, store.scan(spec.name)) == canonical(spec, rows)
+    assert store.checkpoint(spec.name, "w") == "1"
+
+
+def test_an_arrow_table_without_an_optional_column_reads_back_none(store: TableStore) -> None:
+    data = pa.Table.from_pylist(silver(2), schema=arrow_schema(SILVER_EVENTS)).drop_columns(["comment"])
+
+    store.append("silver_events", data, {})
+
+    assert [row["comment"] for row in store.scan("silver_events")] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("column", "array"),
+    [
+        ("surprise", pa.array(["x", "y"])),  # unknown column
+        ("title", pa.array(["x", None])),  # null in a required column
+        ("kafka_partition", pa.array([1, 2**40], pa.int64())),  # does not fit an int
+        ("is_bot", pa.array(["yes", "no"])),  # not a boolean
+    ],
+)
+def test_an_arrow_table_that_does_not_fit_is_refused(store: TableStore, column: str, array: pa.Array) -> None:
+    data = pa.Table.from_pylist(silver(2), schema=arrow_schema(SILVER_EVENTS))
+    data = data.set_column(data.schema.get_field_index(column), column, array) if column in data.column_names \
+        else data.append_column(column, array)
+
+    with pytest.raises(WikiguardError, match=column):
+        store.append("silver_events", data, {"w": "1"})
+
+    assert store.count("silver_events") == 0
+    assert store.checkpoint("silver_events", "w") is None
 
 
 def test_timestamps_in_other_zones_come_back_as_the_same_instant_in_utc(store: TableStore) -> None:

@@ -9,11 +9,28 @@ replay of the whole batch, neither loses nor duplicates rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from wikiguard.application.ports import Row, TableStore
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from wikiguard.application.ports import Row, Rows, TableStore
 
 Positions = dict[str, int]
+# Where a row came from in its writer's input: data rows say it in kafka_*, quarantine rows in source_*.
+_DATA_POSITION = ("kafka_topic", "kafka_partition", "kafka_offset")
+_QUARANTINE_POSITION = ("source_topic", "source_partition", "source_offset")
+
+
+def position_columns(names: Iterable[str]) -> tuple[str, str, str]:
+    """The (topic, partition, offset) columns of a row or table with these column names."""
+    return _DATA_POSITION if _DATA_POSITION[0] in names else _QUARANTINE_POSITION
+
+
+def locate(row: Row) -> tuple[str, int, int]:
+    """Where a bronze, silver or quarantine row came from in its writer's input."""
+    topic, partition, offset = position_columns(row)
+    return row[topic], row[partition], row[offset]
 
 
 def partition_key(topic: str, partition: int) -> str:
@@ -50,23 +67,37 @@ def read(store: TableStore, table: str, key: str) -> Positions:
 def write_beyond(
     store: TableStore,
     table: str,
-    rows: Sequence[Row],
+    rows: Rows,
     *,
     key: str,
     positions: Mapping[str, int],
-    locate: Callable[[Row], tuple[str, int, int]],
     extra: Mapping[str, str] | None = None,
 ) -> int:
     """Append the rows this table has not committed yet for writer `key`; returns how many.
 
-    `locate` gives a row's (topic, partition, offset) in the writer's input.
+    A row's place in the writer's input is `locate(row)` (for an Arrow table, its position columns).
     """
     done = read(store, table, key)
     if covers(done, positions):
         return 0
-    fresh = [row for row in rows if is_beyond(done, *locate(row))]
+    fresh = beyond(rows, done)
     store.append(table, fresh, {key: encode(merged(done, positions)), **(extra or {})})
     return len(fresh)
+
+
+def beyond(rows: Rows, done: Mapping[str, int]) -> Rows:
+    """The rows past `done` in their writer's input."""
+    if not isinstance(rows, pa.Table):
+        return [row for row in rows if is_beyond(done, *locate(row))]
+    if not done or not rows.num_rows:
+        return rows
+    topic, partition, offset = (rows.column(name) for name in position_columns(rows.column_names))
+    committed = pa.repeat(pa.scalar(False), rows.num_rows)
+    for key, last in done.items():
+        name, _, number = key.rpartition(":")
+        here = pc.and_(pc.and_(pc.equal(topic, name), pc.equal(partition, int(number))), pc.less_equal(offset, last))
+        committed = pc.or_(committed, pc.fill_null(here, False))
+    return rows.filter(pc.invert(committed))
 
 
 def write_once(store: TableStore, table: str, rows: Sequence[Row], *, key: str, positions: Mapping[str, int]) -> int:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import attrs
+import pyarrow as pa
 
 from wikiguard.domain.alerts import Alert
 
 Row = Mapping[str, Any]
+# What a table store appends: rows, or a batch already held as an Arrow table of the table's columns.
+Rows: TypeAlias = Sequence[Row] | pa.Table
 
 
 @attrs.frozen
@@ -102,8 +105,11 @@ class TableStore(Protocol):
         """Create the namespace and every table that does not exist yet."""
         ...
 
-    def append(self, table: str, rows: Sequence[Row], checkpoint: Mapping[str, str]) -> None:
-        """Append rows and record `checkpoint` (writer key -> position) in the same commit."""
+    def append(self, table: str, rows: Rows, checkpoint: Mapping[str, str]) -> None:
+        """Append rows and record `checkpoint` (writer key -> position) in the same commit.
+
+        An Arrow table holds a subset of the table's columns (absent ones are null) with types that
+        cast safely to the table's; rows are checked the same way."""
         ...
 
     def checkpoint(self, table: str, key: str) -> str | None:

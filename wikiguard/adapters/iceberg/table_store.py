@@ -43,7 +43,7 @@ from wikiguard.adapters.iceberg.snapshots import (
     maintain_table,
     trim_snapshots,
 )
-from wikiguard.application.ports import Row, RowFilter, TableSnapshot, TableStore
+from wikiguard.application.ports import Row, RowFilter, Rows, TableSnapshot, TableStore
 from wikiguard.application.tables import NAMESPACE, TableSpec
 from wikiguard.domain.errors import WikiguardError
 
@@ -199,13 +199,17 @@ class IcebergTableStore(TableStore):
                 self._tables[name].refresh()
         return self._tables[name]
 
-    def append(self, table: str, rows: Sequence[Row], checkpoint: Mapping[str, str]) -> None:
+    def append(self, table: str, rows: Rows, checkpoint: Mapping[str, str]) -> None:
         iceberg_table = self._table(table)
         properties = {CHECKPOINT_PREFIX + key: str(value) for key, value in checkpoint.items()}
-        if not rows and not properties:
+        if not len(rows) and not properties:
             return  # nothing to record; an empty snapshot would only grow the metadata
+        spec, arrow_schema = self._specs[table], self._arrow_schemas[table]
         with _wrapped(f"appending {len(rows)} rows to {table}"):
-            data = schemas.rows_to_arrow(self._specs[table], self._arrow_schemas[table], rows)
+            if isinstance(rows, pa.Table):
+                data = schemas.conform(spec, arrow_schema, rows)
+            else:
+                data = schemas.rows_to_arrow(spec, arrow_schema, rows)
             iceberg_table.append(data, snapshot_properties=properties)
         if self._max_snapshots is not None and len(iceberg_table.metadata.snapshots) > self._max_snapshots:
             self._trim(table, iceberg_table, self._max_snapshots)

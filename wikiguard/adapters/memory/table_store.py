@@ -18,8 +18,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import attrs
+import pyarrow as pa
 
-from wikiguard.application.ports import Row, RowFilter, TableSnapshot, TableStore
+from wikiguard.application.batches.frames import rows_of
+from wikiguard.application.ports import Row, RowFilter, Rows, TableSnapshot, TableStore
 from wikiguard.application.tables import TableSpec
 from wikiguard.domain.errors import WikiguardError
 
@@ -133,9 +135,11 @@ class InMemoryTableStore(TableStore):
             out[column.name] = value
         return out
 
-    def append(self, table: str, rows: Sequence[Row], checkpoint: Mapping[str, str]) -> None:
+    def append(self, table: str, rows: Rows, checkpoint: Mapping[str, str]) -> None:
         stored = self._table(table)
         spec = self._specs[table]
+        if isinstance(rows, pa.Table):
+            rows = rows_of(rows)
         normalised = [self._normalised(spec, row) for row in rows]  # all or nothing, like a commit
         if not rows and not checkpoint:
             return

@@ -14,8 +14,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from wikiguard.adapters.spark.catalog import IcebergCatalog, ensure_tables, spark_schema
-from wikiguard.application.ports import Row, RowFilter, TableSnapshot, TableStore
+from wikiguard.application.batches.frames import rows_of
+from wikiguard.application.ports import Row, RowFilter, Rows, TableSnapshot, TableStore
 from wikiguard.application.tables import TableSpec
 from wikiguard.domain.errors import WikiguardError
 
@@ -92,7 +95,9 @@ class SparkTableStore(TableStore):
         data = [tuple(row.get(name) for name in names) for row in rows]
         return self._spark.createDataFrame(data, schema=spark_schema(spec))
 
-    def append(self, table: str, rows: Sequence[Row], checkpoint: Mapping[str, str]) -> None:
+    def append(self, table: str, rows: Rows, checkpoint: Mapping[str, str]) -> None:
+        if isinstance(rows, pa.Table):
+            rows = rows_of(rows)
         if not rows and not checkpoint:
             return
         append_frame(self.frame(table, rows), self.name(table), checkpoint)
