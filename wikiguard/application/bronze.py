@@ -1,7 +1,8 @@
 """Bronze: raw events of watched pages, with where they came from; everything else is accounted for.
 
 Every record read ends in exactly one of: filtered out (not watched), canary (Wikimedia's test
-events), a bronze row, or a bronze quarantine row with its reasons.
+events), a bronze row, or a bronze quarantine row with its reasons. A batch is processed as Arrow
+columns (ADR 003); the per-event domain functions are the specification the batch functions follow.
 """
 
 from __future__ import annotations
@@ -13,20 +14,26 @@ from typing import Any
 
 import attrs
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from wikiguard.application.batches.frames import TIMESTAMP, arrow_schema
+from wikiguard.application.batches.parse import match_entities, parse_payloads
 from wikiguard.application.ports import Row, SourceRecord
-from wikiguard.application.quality_gate import quarantine_row, run_gate
+from wikiguard.application.quality_gate import quarantine_row, run_table_gate
+from wikiguard.application.tables import BRONZE_EVENTS
 from wikiguard.domain.allowlist import Allowlist
-from wikiguard.domain.events import Change, Rejection, parse_change
+from wikiguard.domain.events import Rejection
 from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleSet
 
 BRONZE_WRITER = "bronze"
+BRONZE_SCHEMA = arrow_schema(BRONZE_EVENTS)
 
 
 @attrs.frozen
 class BronzeBatch:
-    rows: list[Row]  # bronze_events rows that passed the gate
-    changes: list[Change]  # the parsed change of each row in `rows`, same order
+    rows: pa.Table  # bronze_events rows that passed the gate
+    changes: pa.Table  # the parsed change of each row in `rows`, same order (the fields of `Change`)
     quarantined: list[Row]
     quality: BatchQuality
     read: int
@@ -55,80 +62,77 @@ class BronzeStage:
     thresholds: GateThresholds = GateThresholds()
 
     def process(self, records: Sequence[SourceRecord], *, batch_id: str, now: datetime) -> BronzeBatch:
-        allowlist = self.allowlist()
-        candidates: list[Row] = []
-        changes: dict[int, Change] = {}
+        parsed = parse_payloads([record.payload for record in records])
+        changes = parsed.changes
         rejected: list[Row] = []
         upstream: Counter[str] = Counter()
-        filtered = canaries = 0
-        for record in records:
-            value = decode_payload(record.payload)
-            parsed = value if isinstance(value, Rejection) else parse_change(value)
-            if isinstance(parsed, Rejection):
-                upstream.update(parsed.reasons)
-                rejected.append(
-                    quarantine_row(
-                        layer="bronze",
-                        batch_id=batch_id,
-                        record=record.payload,
-                        reasons=parsed.reasons,
-                        quarantined_at=now,
-                        meta_id=parsed.meta_id,
-                        source=(record.topic, record.partition, record.position),
-                    )
+        for index, rejection in sorted(parsed.rejections.items()):
+            record = records[index]
+            upstream.update(rejection.reasons)
+            rejected.append(
+                quarantine_row(
+                    layer="bronze",
+                    batch_id=batch_id,
+                    record=record.payload,
+                    reasons=rejection.reasons,
+                    quarantined_at=now,
+                    meta_id=rejection.meta_id,
+                    source=(record.topic, record.partition, record.position),
                 )
-                continue
-            if parsed.is_canary:
-                canaries += 1
-                continue
-            entity = allowlist.match(parsed.wiki, parsed.title)
-            if entity is None:
-                filtered += 1
-                continue
-            row = bronze_row(parsed, record, entity=entity, batch_id=batch_id)
-            changes[id(row)] = parsed
-            candidates.append(row)
-        gate = run_gate(
+            )
+        entity = match_entities(self.allowlist(), changes.column("wiki"), changes.column("title"))
+        valid = pc.and_(pc.is_valid(changes.column("meta_id")), pc.invert(parsed.is_canary))
+        watched = pc.and_(valid, pc.is_valid(entity))
+        canaries = pc.sum(parsed.is_canary).as_py() or 0
+        candidates = bronze_table(records, parsed.payloads, changes, entity, batch_id)
+        everything = pc.all(watched).as_py()  # the usual case: no copy of the raw events
+        if not everything:
+            candidates = candidates.filter(watched)
+        valid_count = pc.sum(valid).as_py() or 0
+        gate = run_table_gate(
             self.rules,
             candidates,
             batch_id=batch_id,
             reference=now,
             thresholds=self.thresholds,
             upstream_failures=upstream,
-            upstream_passed=filtered + canaries,
-            record_of=lambda row: str(row["event_data"]),
+            upstream_passed=valid_count - candidates.num_rows,
+            record_column="event_data",
         )
+        kept = changes if everything else changes.filter(watched)
+        if gate.kept is not None:
+            kept = kept.filter(gate.kept)
         return BronzeBatch(
             rows=gate.passed,
-            changes=[changes[id(row)] for row in gate.passed],
+            changes=kept,
             quarantined=rejected + gate.quarantined,
             quality=gate.quality,
             read=len(records),
-            filtered_out=filtered,
+            filtered_out=valid_count - candidates.num_rows,
             canaries=canaries,
         )
 
 
-def bronze_row(change: Change, record: SourceRecord, *, entity: str, batch_id: str) -> Row:
-    return {
-        "meta_id": change.meta_id,
+def bronze_table(
+    records: Sequence[SourceRecord], payloads: pa.Array, changes: pa.Table, entity: pa.Array, batch_id: str
+) -> pa.Table:
+    """Every record as a bronze row (rows of records that did not parse are mostly null)."""
+    n = len(records)
+    received = [record.received_at for record in records]
+    columns = {
+        "meta_id": changes.column("meta_id"),
         "canonical_entity": entity,
-        "wiki": change.wiki,
-        "event_type": change.type,
-        "event_data": record.payload,
-        "event_timestamp": change.event_timestamp,
-        "kafka_topic": record.topic,
-        "kafka_partition": record.partition,
-        "kafka_offset": record.position,
-        "sse_event_id": record.event_id,
-        "ingestion_timestamp": record.received_at,
-        "batch_id": batch_id,
-        "event_date": change.event_timestamp.date(),
+        "wiki": changes.column("wiki"),
+        "event_type": changes.column("type"),
+        "event_data": payloads,
+        "event_timestamp": changes.column("event_timestamp"),
+        "kafka_topic": pa.array([record.topic for record in records], pa.string()),
+        "kafka_partition": pa.array([record.partition for record in records], pa.int32()),
+        "kafka_offset": pa.array([record.position for record in records], pa.int64()),
+        "sse_event_id": pa.array([record.event_id for record in records], pa.string()),
+        # Inferred from aware datetimes, then labelled UTC: what a typed conversion gives, ~8x cheaper.
+        "ingestion_timestamp": pa.array(received).cast(TIMESTAMP) if n else pa.array([], TIMESTAMP),
+        "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), n),
+        "event_date": pc.cast(changes.column("event_timestamp"), pa.date32()),
     }
-
-
-def locate(row: Row) -> tuple[str, int, int]:
-    """Where a bronze or quarantine row came from in bronze's input."""
-    if "kafka_topic" in row:
-        return row["kafka_topic"], row["kafka_partition"], row["kafka_offset"]
-    return row["source_topic"], row["source_partition"], row["source_offset"]
+    return pa.Table.from_arrays([columns[f.name] for f in BRONZE_SCHEMA], schema=BRONZE_SCHEMA)

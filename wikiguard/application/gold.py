@@ -14,10 +14,14 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from itertools import repeat
+from operator import contains, gt, itemgetter
+from typing import Any, NamedTuple, cast
 
 import attrs
+import pyarrow as pa
 
+from wikiguard.application.batches.frames import column_values
 from wikiguard.application.ports import Row, TableStore
 from wikiguard.application.quality_gate import quality_metrics_row, run_gate
 from wikiguard.application.tables import (
@@ -33,7 +37,7 @@ from wikiguard.domain.anomalies import Anomaly, AnomalyConfig, Scope, anomaly_of
 from wikiguard.domain.baselines import BaselineBook, judge_window
 from wikiguard.domain.enrichment import SilverEvent
 from wikiguard.domain.metrics import OpenWindows, WindowRows
-from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleSet
+from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleKind, RuleSet
 from wikiguard.domain.rulesets import GOLD_RULES
 from wikiguard.domain.windows import DEFAULT_WINDOW, Window
 
@@ -47,6 +51,28 @@ _TABLES = (
     (GOLD_QUARANTINE.name, "event_timestamp"),
     (QUALITY_METRICS.name, None),
 )
+
+
+class WindowEvent(NamedTuple):
+    """The silver columns window metrics count (a `SilverEvent` has them all)."""
+
+    canonical_entity: str
+    wiki: str
+    user_name: str
+    user_type: str
+    is_bot: bool
+    is_anonymous: bool
+    is_temporary_account: bool
+    event_type: str
+    is_revert: bool
+    bytes_changed: int
+    is_large_edit: bool
+    has_comment: bool
+    processing_lag_seconds: float
+    event_timestamp: datetime
+
+
+WINDOW_FIELDS = WindowEvent._fields
 
 
 @attrs.frozen
@@ -122,6 +148,11 @@ class GoldStage:
             if not add(event):
                 late += 1
         self.late_events += late
+
+    def add_table(self, rows: pa.Table) -> None:
+        """Count silver rows held as an Arrow table (the silver table's columns) in their windows."""
+        columns = [column_values(rows.column(name)) for name in WINDOW_FIELDS]
+        self.add(cast(Iterable[SilverEvent], map(WindowEvent._make, zip(*columns, strict=True))))
 
     def add_quality_failures(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Count silver quarantine rows against their window, entity and user.
@@ -226,31 +257,54 @@ def commit_windows(
     Both engines call this with the windows they aggregated, so judging and writing have one source.
     """
     rules = settings.rules
-
-    def ok(row: Row) -> bool:
-        return not rules.reasons(row, now)
-
     tables: dict[Scope, list[dict[str, Any]]] = {Scope.ENTITY: [], Scope.USER: [], Scope.GLOBAL: []}
+    # Rows not proven clean by `_clean`, per scope: the only ones the gate has to judge row by row.
+    doubtful: dict[Scope, list[dict[str, Any]]] = {Scope.ENTITY: [], Scope.USER: [], Scope.GLOBAL: []}
+    clean = 0
     for rows in windows:
         judged = judge_window(rows, book)
-        for row in (*judged.entities, *judged.users, judged.platform):
-            row["aggregation_timestamp"] = now
-            row["batch_id"] = batch_id
+        kept: dict[Scope, list[dict[str, Any]]] = {}
+        for scope, scope_rows in (
+            (Scope.ENTITY, judged.entities),
+            (Scope.USER, judged.users),
+            (Scope.GLOBAL, [judged.platform]),
+        ):
+            for row in scope_rows:
+                row["aggregation_timestamp"] = now
+                row["batch_id"] = batch_id
+            tables[scope].extend(scope_rows)
+            if _clean(rules, scope_rows):
+                kept[scope] = scope_rows
+                clean += len(scope_rows)
+            else:
+                kept[scope] = [row for row in scope_rows if not rules.reasons(row, now)]
+                doubtful[scope].extend(scope_rows)
         # The book learns only what the gate lets through: exactly what the tables will hold.
-        platform = judged.platform if ok(judged.platform) else None
-        book.observe(rows.window, list(filter(ok, judged.entities)), list(filter(ok, judged.users)), platform)
-        tables[Scope.ENTITY].extend(judged.entities)
-        tables[Scope.USER].extend(judged.users)
-        tables[Scope.GLOBAL].append(judged.platform)
-    everything = [row for scope_rows in tables.values() for row in scope_rows]
-    gate = run_gate(rules, everything, batch_id=batch_id, reference=now, thresholds=settings.thresholds)
-    passed_ids = {id(row) for row in gate.passed}
-    passed = {scope: [r for r in rows if id(r) in passed_ids] for scope, rows in tables.items()}
+        platform = kept[Scope.GLOBAL][0] if kept[Scope.GLOBAL] else None
+        book.observe(rows.window, kept[Scope.ENTITY], kept[Scope.USER], platform)
+    everything = sum(len(scope_rows) for scope_rows in tables.values())
+    # Rows proven clean break no rule, so the gate counts them as passed without judging them again:
+    # the same verdict, counts and quarantine rows as judging every row.
+    gate = run_gate(
+        rules,
+        [*doubtful[Scope.ENTITY], *doubtful[Scope.USER], *doubtful[Scope.GLOBAL]],
+        batch_id=batch_id,
+        reference=now,
+        thresholds=settings.thresholds,
+        upstream_passed=clean,
+    )
+    refused = {id(row) for rows in doubtful.values() for row in rows} - {id(row) for row in gate.passed}
+    passed = tables
+    if refused:
+        passed = {scope: [r for r in rows if id(r) not in refused] for scope, rows in tables.items()}
     quality = [quality_metrics_row(gate.quality, engine=engine, measured_at=now)] if everything else []
-    outputs: tuple[Sequence[Row], ...] = (passed[Scope.ENTITY], passed[Scope.USER], passed[Scope.GLOBAL], gate.quarantined, quality)
+    outputs: tuple[Sequence[Row], ...] = (
+        passed[Scope.ENTITY], passed[Scope.USER], passed[Scope.GLOBAL], gate.quarantined, quality
+    )
     for (table, column), rows_out in zip(_TABLES, outputs, strict=True):
         write_closed(store, table, rows_out, closed_until, column)
-    anomalies = [a for scope, rows in passed.items() for a in (anomaly_of(scope, r) for r in rows) if a]
+    found = (anomaly_of(scope, row) for scope, rows in passed.items() for row in rows if row["is_anomaly"])
+    anomalies = [a for a in found if a]
     anomalies.sort(key=lambda a: (a.window.start, -a.risk_score, a.scope, a.subject))
     return GoldResult(
         entity_rows=list(passed[Scope.ENTITY]),
@@ -261,6 +315,47 @@ def commit_windows(
         windows=tuple(rows.window for rows in windows),
         quarantined=len(gate.quarantined),
     )
+
+
+def _clean(rules: RuleSet, rows: Sequence[Row]) -> bool:
+    """True when no row breaks any rule of `rules` (blocking or not), shown a column at a time in C
+    (min, max, all, `in`) instead of one rule call per row; False when some row might, or when a rule
+    is not of a kind this knows (UNIQUE among them: it judges the whole batch, not rows).
+
+    `rows` are one scope of one window: they share their columns. What is proven per kind:
+    NOT_NULL: no value is None or "". RANGE: no value below `min` or above `max`, from the column's
+    min and max (a None or a value that does not compare with the bounds raises: not proven).
+    GREATER_THAN: every `column > other_column` is true.
+    """
+    if not rows:
+        return True
+    first = rows[0]
+    try:
+        for rule in rules.rules:
+            kind = rule.kind
+            if rule.column not in first:
+                if kind is not RuleKind.RANGE or any(map(contains, rows, repeat(rule.column))):
+                    return False
+                continue  # absent everywhere: a RANGE rule passes a row without its column
+            values = list(map(itemgetter(rule.column), rows))
+            if kind is RuleKind.RANGE:
+                # min() keeps a NaN it starts with and skips every later one (no comparison with a
+                # NaN is true), so "not >=" (and "not <=") also refuses a column that starts with one.
+                if rule.min is not None and not min(values) >= rule.min:
+                    return False
+                if rule.max is not None and not max(values) <= rule.max:
+                    return False
+            elif kind is RuleKind.NOT_NULL:
+                if None in values or "" in values:
+                    return False
+            elif kind is RuleKind.GREATER_THAN and rule.other_column in first:
+                if not all(map(gt, values, map(itemgetter(rule.other_column), rows))):
+                    return False
+            else:
+                return False
+    except (KeyError, TypeError):  # a row without the column, a None or a value that does not compare
+        return False
+    return True
 
 
 def write_closed(

@@ -19,14 +19,16 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import attrs
+import pyarrow as pa
 
 from wikiguard.application import checkpoints
 from wikiguard.application.alerting import Alerting, anomaly_alert, freshness_alert, quality_alert
-from wikiguard.application.bronze import BRONZE_WRITER, BronzeBatch, BronzeStage, locate
+from wikiguard.application.bronze import BRONZE_WRITER, BronzeBatch, BronzeStage
+from wikiguard.application.checkpoints import locate
 from wikiguard.application.gold import GoldStage
 from wikiguard.application.ports import ChangeSource, Clock, Row, SourceRecord, TableStore
 from wikiguard.application.quality_gate import quality_metrics_row
-from wikiguard.application.silver import SILVER_STATE, SILVER_WRITER, SilverBatch, SilverStage, change_of
+from wikiguard.application.silver import SILVER_STATE, SILVER_WRITER, SilverBatch, SilverStage, parsed_bronze
 from wikiguard.application.tables import (
     BRONZE_EVENTS,
     BRONZE_QUARANTINE,
@@ -35,7 +37,6 @@ from wikiguard.application.tables import (
     SILVER_QUARANTINE,
 )
 from wikiguard.domain.alerts import Alert
-from wikiguard.domain.events import Change
 from wikiguard.domain.quality import BatchQuality
 
 logger = logging.getLogger(__name__)
@@ -173,9 +174,8 @@ class EmbeddedPipeline:
             if checkpoints.is_beyond(silver_pos, *locate(row))
         ]
         if missed:
-            missed = in_arrival_order(missed)
             logger.info("recovering %d bronze rows silver had not processed", len(missed))
-            self._silver_and_gold([(row, change_of(row)) for row in missed], self._next_batch_id())
+            self._silver_and_gold(*parsed_bronze(in_arrival_order(missed)), self._next_batch_id())
         return bronze_pos
 
     # -- batches --------------------------------------------------------------------------
@@ -208,23 +208,23 @@ class EmbeddedPipeline:
         now = self.clock.now()
         t0 = time.perf_counter()
         bronze = self.bronze.process(records, batch_id=batch_id, now=now)
+        positions = read_positions(records)
+        # Bronze holds what is left of the records (their raw text once, in Arrow): let them go now,
+        # not when the batch is done (the source's batching still holds this list).
+        records.clear()
         t1 = time.perf_counter()
-        self._commit_bronze(records, bronze, now)
+        self._commit_bronze(positions, bronze, now)
         t2 = time.perf_counter()
         self._time("bronze", t1 - t0)
         self._time("bronze_commit", t2 - t1)
-        self._silver_and_gold(list(zip(bronze.rows, bronze.changes, strict=True)), batch_id)
+        self._silver_and_gold(bronze.rows, bronze.changes, batch_id)
         self.summary.batches += 1
         if self.summary.batches % self.settings.maintain_every_batches == 0:
             self.store.maintain(now - self.settings.snapshot_retention)
 
-    def _commit_bronze(self, records: list[SourceRecord], bronze: BronzeBatch, now: datetime) -> None:
-        positions: checkpoints.Positions = {}
-        for record in records:
-            key = checkpoints.partition_key(record.topic, record.partition)
-            positions[key] = max(positions.get(key, -1), record.position)
+    def _commit_bronze(self, positions: checkpoints.Positions, bronze: BronzeBatch, now: datetime) -> None:
         write = functools.partial(
-            checkpoints.write_beyond, self.store, key=BRONZE_WRITER, positions=positions, locate=locate
+            checkpoints.write_beyond, self.store, key=BRONZE_WRITER, positions=positions
         )
         write(BRONZE_QUARANTINE.name, bronze.quarantined)
         self._record_quality(bronze.quality, now, BRONZE_WRITER, positions)
@@ -237,16 +237,16 @@ class EmbeddedPipeline:
         s.bronze_quarantined += len(bronze.quarantined)
         s.quarantine_reasons.update(quarantine_reasons(bronze.quarantined))
 
-    def _silver_and_gold(self, items: list[tuple[Row, Change]], batch_id: str) -> None:
-        if not items:
+    def _silver_and_gold(self, bronze: pa.Table, changes: pa.Table, batch_id: str) -> None:
+        if not bronze.num_rows:
             return
         now = self.clock.now()
         t0 = time.perf_counter()
-        silver = self.silver.process(items, batch_id=batch_id, now=now)
+        silver = self.silver.process(bronze, changes, batch_id=batch_id, now=now)
         t1 = time.perf_counter()
         self._commit_silver(silver, now)
         t2 = time.perf_counter()
-        self.gold.add(silver.events)
+        self.gold.add_table(silver.rows)
         self.gold.add_quality_failures(silver.quarantined)
         t3 = time.perf_counter()
         self._time("silver", t1 - t0)
@@ -259,10 +259,10 @@ class EmbeddedPipeline:
 
     def _commit_silver(self, silver: SilverBatch, now: datetime) -> None:
         write = functools.partial(
-            checkpoints.write_beyond, self.store, key=SILVER_WRITER, positions=silver.positions, locate=locate
+            checkpoints.write_beyond, self.store, key=SILVER_WRITER, positions=silver.positions
         )
         write(SILVER_QUARANTINE.name, silver.quarantined)
-        lags = sorted(e.processing_lag_seconds for e in silver.events)
+        lags = sorted(silver.rows.column("processing_lag_seconds").to_pylist())
         if lags:
             p50, worst = lags[len(lags) // 2], lags[-1]
             self._record_quality(silver.quality, now, SILVER_WRITER, silver.positions, (p50, worst))
@@ -343,6 +343,16 @@ class EmbeddedPipeline:
         # Persist the closed watermark so a later run treats these windows as closed.
         self.store.append(SILVER_EVENTS.name, [], {SILVER_STATE: self.silver.state()})
         self._close_gold(wm.closed_until, self._next_batch_id(), self.clock.now())
+
+
+def read_positions(records: Sequence[SourceRecord]) -> checkpoints.Positions:
+    """Per `topic:partition`, the last position among the records read."""
+    positions: checkpoints.Positions = {}
+    for record in records:
+        key = checkpoints.partition_key(record.topic, record.partition)
+        if record.position > positions.get(key, -1):
+            positions[key] = record.position
+    return positions
 
 
 def in_arrival_order(rows: list[Row]) -> list[Row]:

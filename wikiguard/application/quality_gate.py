@@ -12,7 +12,10 @@ from datetime import date, datetime
 from typing import Any
 
 import attrs
+import pyarrow as pa
 
+from wikiguard.application.batches.frames import rows_of
+from wikiguard.application.batches.gate import evaluate_batch
 from wikiguard.application.ports import Row
 from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleSet
 
@@ -51,19 +54,62 @@ def run_gate(
             passed.append(row)
             continue
         record = record_of(row) if record_of else to_json(row)
-        quarantined.append(
-            quarantine_row(
-                layer=rules.layer,
-                batch_id=batch_id,
-                record=record,
-                reasons=reasons,
-                quarantined_at=reference,
-                meta_id=row.get("meta_id"),
-                source=(row.get("kafka_topic"), row.get("kafka_partition"), row.get("kafka_offset")),
-                event_timestamp=row.get("event_timestamp") or row.get("window_start"),
-            )
-        )
+        quarantined.append(_refused(rules.layer, row, reasons, record, batch_id=batch_id, at=reference))
     return GateResult(passed, quarantined, quality)
+
+
+@attrs.frozen
+class TableGateResult:
+    passed: pa.Table
+    quarantined: list[Row]
+    quality: BatchQuality
+    kept: pa.Array | None = None  # which input rows passed (None: all of them)
+
+
+def run_table_gate(
+    rules: RuleSet,
+    table: pa.Table,
+    *,
+    batch_id: str,
+    reference: datetime,
+    thresholds: GateThresholds,
+    upstream_failures: Mapping[str, int] | None = None,
+    upstream_passed: int = 0,
+    record_column: str | None = None,
+) -> TableGateResult:
+    """`run_gate` on a batch held as an Arrow table: the rows that pass stay columns; a refused row's
+    record is its `record_column` (bronze: the raw event) or else the row as JSON."""
+    failing, quality = evaluate_batch(
+        rules,
+        table,
+        reference=reference,
+        batch_id=batch_id,
+        thresholds=thresholds,
+        upstream_failures=upstream_failures,
+        upstream_passed=upstream_passed,
+    )
+    if not failing:
+        return TableGateResult(table, [], quality)
+    indices = sorted(failing)
+    quarantined = []
+    for index, row in zip(indices, rows_of(table.take(pa.array(indices, pa.int64()))), strict=True):
+        record = str(row[record_column]) if record_column else to_json(row)
+        quarantined.append(_refused(rules.layer, row, failing[index], record, batch_id=batch_id, at=reference))
+    kept = pa.array([i not in failing for i in range(table.num_rows)], pa.bool_())
+    return TableGateResult(table.filter(kept), quarantined, quality, kept)
+
+
+def _refused(layer: str, row: Row, reasons: Sequence[str], record: str, *, batch_id: str, at: datetime) -> Row:
+    return quarantine_row(
+        layer=layer,
+        batch_id=batch_id,
+        record=record,
+        reasons=reasons,
+        quarantined_at=at,
+        meta_id=row.get("meta_id"),
+        source=(row.get("kafka_topic"), row.get("kafka_partition"), row.get("kafka_offset")),
+        event_timestamp=row.get("event_timestamp") or row.get("window_start"),
+    )
 
 
 def quarantine_row(

@@ -42,8 +42,8 @@ from typing import Any
 import attrs
 
 from wikiguard.application import checkpoints
-from wikiguard.application.bronze import BRONZE_WRITER, locate
-from wikiguard.application.checkpoints import Positions
+from wikiguard.application.bronze import BRONZE_WRITER
+from wikiguard.application.checkpoints import Positions, locate
 from wikiguard.application.gold import CHECKPOINT_KEY as GOLD_WRITER
 from wikiguard.application.ports import RowFilter, TableStore
 from wikiguard.application.silver import LATE, SILVER_STATE, SILVER_WRITER, SilverSettings, SilverStage

@@ -30,7 +30,9 @@ from datetime import date, datetime
 
 import attrs
 
-from wikiguard.application.bronze import BronzeStage, locate
+from wikiguard.application.batches.frames import rows_of
+from wikiguard.application.bronze import BronzeStage
+from wikiguard.application.checkpoints import locate
 from wikiguard.application.ports import Row, RowFilter, SourceRecord, TableStore
 from wikiguard.application.quality_gate import run_gate
 from wikiguard.application.replay import (
@@ -43,7 +45,7 @@ from wikiguard.application.replay import (
     rewind_gold,
     rewind_silver,
 )
-from wikiguard.application.silver import SilverSettings, change_of, silver_row
+from wikiguard.application.silver import SilverSettings, parsed_bronze, silver_table
 from wikiguard.application.tables import (
     BRONZE_EVENTS,
     BRONZE_QUARANTINE,
@@ -55,7 +57,6 @@ from wikiguard.application.tables import (
     SILVER_QUARANTINE,
     TableSpec,
 )
-from wikiguard.domain.enrichment import enrich
 from wikiguard.domain.quality import GateThresholds, RuleSet
 from wikiguard.domain.rulesets import GOLD_RULES, SILVER_RULES
 from wikiguard.domain.windows import window_of
@@ -167,10 +168,11 @@ def _bronze(store: TableStore, rows: Sequence[Row], rules: CurrentRules, now: da
         if row["source_offset"] is not None
     }
     batch = rules.bronze.process(list(records.values()), batch_id=batch_id, now=now)
+    admitted: list[Row] = list(rows_of(batch.rows))
     resolved = set(records) - {locate(row) for row in batch.quarantined}
-    since = min((locate(row)[2] for row in batch.rows), default=None)
+    since = min((locate(row)[2] for row in admitted), default=None)
     present = _positions(store, BRONZE_EVENTS.name, since) if since is not None else set()
-    new = [row for row in batch.rows if locate(row) not in present]
+    new = [row for row in admitted if locate(row) not in present]
     first: dict[str, int] = {}
     for row in new:
         topic, partition, offset = locate(row)
@@ -181,8 +183,8 @@ def _bronze(store: TableStore, rows: Sequence[Row], rules: CurrentRules, now: da
         appends={BRONZE_EVENTS.name: new},
         resolved=position_filters(BRONZE_QUARANTINE.name, resolved),
         cascade=cascade,
-        already_present=len(batch.rows) - len(new),
-        dropped=len(resolved) - len(batch.rows),
+        already_present=len(admitted) - len(new),
+        dropped=len(resolved) - len(admitted),
     )
 
 
@@ -190,21 +192,12 @@ def _silver(store: TableStore, rows: Sequence[Row], rules: CurrentRules, now: da
     wanted = {locate(row) for row in rows if row["source_offset"] is not None}
     since = min((p[2] for p in wanted), default=0)
     bronze = {locate(b): b for b in store.scan(BRONZE_EVENTS.name, at_least=("kafka_offset", since))}
+    positions = [position for position in sorted(wanted) if position in bronze]  # else replayed: stays quarantined
     candidates: list[tuple[tuple[str, int, int], Row]] = []
-    for position in sorted(wanted):
-        source = bronze.get(position)
-        if source is None:
-            continue  # bronze no longer holds it (replayed): it stays quarantined
-        event = enrich(
-            change_of(source),
-            canonical_entity=source["canonical_entity"],
-            ingested_at=source["ingestion_timestamp"],
-            kafka_topic=source["kafka_topic"],
-            kafka_partition=source["kafka_partition"],
-            kafka_offset=source["kafka_offset"],
-            large_edit_bytes=rules.silver.large_edit_bytes,
-        )
-        candidates.append((position, silver_row(event, batch_id)))
+    if positions:
+        sources, changes = parsed_bronze([bronze[position] for position in positions])
+        rows = rows_of(silver_table(sources, changes, batch_id, rules.silver.large_edit_bytes))
+        candidates = list(zip(positions, rows, strict=True))
     earliest = min((row["event_timestamp"] for _, row in candidates), default=None)
     scanned = store.scan(SILVER_EVENTS.name, at_least=("event_timestamp", earliest)) if earliest else iter(())
     present = {row["meta_id"] for row in scanned}

@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from operator import attrgetter
 
 import attrs
-import orjson
+import pyarrow as pa
 
-from wikiguard.application.checkpoints import Positions, partition_key
+from wikiguard.application.batches.enrich import enrich_batch
+from wikiguard.application.batches.frames import column_values, rows_of
+from wikiguard.application.batches.parse import parse_payloads
+from wikiguard.application.bronze import BRONZE_SCHEMA
+from wikiguard.application.checkpoints import Positions, locate, partition_key
 from wikiguard.application.ports import Row
-from wikiguard.application.quality_gate import quarantine_row, run_gate
+from wikiguard.application.quality_gate import quarantine_row, run_table_gate
 from wikiguard.domain.dedup import Deduplicator
-from wikiguard.domain.enrichment import DEFAULT_LARGE_EDIT_BYTES, SilverEvent, enrich
-from wikiguard.domain.events import Change, Rejection, parse_change
+from wikiguard.domain.enrichment import DEFAULT_LARGE_EDIT_BYTES
 from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleSet
 from wikiguard.domain.windows import Watermark
 
@@ -39,8 +41,7 @@ class SilverSettings:
 
 @attrs.frozen
 class SilverBatch:
-    events: list[SilverEvent]
-    rows: list[Row]
+    rows: pa.Table  # silver_events rows that passed the gate
     quarantined: list[Row]
     duplicates: int
     late: int
@@ -61,67 +62,55 @@ class SilverStage:
         self.dedup = Deduplicator(self.settings.dedup_horizon)
         self.watermark = Watermark(self.settings.allowed_lateness, self.settings.window)
 
-    def process(
-        self, items: Sequence[tuple[Row, Change]], *, batch_id: str, now: datetime
-    ) -> SilverBatch:
+    def process(self, bronze: pa.Table, changes: pa.Table, *, batch_id: str, now: datetime) -> SilverBatch:
+        """`bronze`: bronze_events rows in arrival order; `changes`: the parsed change of each (same order)."""
         settings = self.settings
-        dedup, watermark = self.dedup, self.watermark
-        candidates: list[Row] = []
-        events: dict[int, SilverEvent] = {}
-        late_rows: list[Row] = []
-        positions: Positions = {}
+        is_new, is_late, observe = self.dedup.is_new, self.watermark.is_late, self.watermark.observe
+        moments = column_values(changes.column("event_timestamp"))
+        kept: list[int] = []
+        late: list[int] = []
         duplicates = 0
-        for bronze, change in items:
-            key = partition_key(bronze["kafka_topic"], bronze["kafka_partition"])
-            if bronze["kafka_offset"] > positions.get(key, -1):
-                positions[key] = bronze["kafka_offset"]
-            moment = change.event_timestamp
-            if not dedup.is_new(change.meta_id, moment):
+        for index, (meta_id, moment) in enumerate(zip(changes.column("meta_id").to_pylist(), moments, strict=True)):
+            if not is_new(meta_id, moment):
                 duplicates += 1
-                continue
-            if watermark.is_late(moment):
-                late_rows.append(
-                    quarantine_row(
-                        layer="silver",
-                        batch_id=batch_id,
-                        record=bronze["event_data"],
-                        reasons=[LATE],
-                        quarantined_at=now,
-                        meta_id=change.meta_id,
-                        source=(bronze["kafka_topic"], bronze["kafka_partition"], bronze["kafka_offset"]),
-                        event_timestamp=moment,
-                    )
-                )
-                continue
-            watermark.observe(moment)
-            event = enrich(
-                change,
-                canonical_entity=bronze["canonical_entity"],
-                ingested_at=bronze["ingestion_timestamp"],
-                kafka_topic=bronze["kafka_topic"],
-                kafka_partition=bronze["kafka_partition"],
-                kafka_offset=bronze["kafka_offset"],
-                large_edit_bytes=settings.large_edit_bytes,
+            elif is_late(moment):
+                late.append(index)
+            else:
+                observe(moment)
+                kept.append(index)
+        late_rows = [
+            quarantine_row(
+                layer="silver",
+                batch_id=batch_id,
+                record=row["event_data"],
+                reasons=[LATE],
+                quarantined_at=now,
+                meta_id=row["meta_id"],
+                source=locate(row),
+                event_timestamp=moments[index],
             )
-            row = silver_row(event, batch_id)
-            events[id(row)] = event
-            candidates.append(row)
-        gate = run_gate(
+            for index, row in zip(late, rows_of(bronze.take(pa.array(late, pa.int64()))), strict=True)
+        ]
+        source = bronze.select(_FROM_BRONZE)  # not the raw events: taking them would copy every one
+        if len(kept) < bronze.num_rows:
+            taken = pa.array(kept, pa.int64())
+            source, changes = source.take(taken), changes.take(taken)
+        candidates = silver_table(source, changes, batch_id, settings.large_edit_bytes)
+        gate = run_table_gate(
             self.rules,
             candidates,
             batch_id=batch_id,
             reference=now,
             thresholds=settings.thresholds,
-            upstream_failures={LATE: len(late_rows)} if late_rows else None,
+            upstream_failures={LATE: len(late)} if late else None,
         )
         return SilverBatch(
-            events=[events[id(row)] for row in gate.passed],
             rows=gate.passed,
             quarantined=late_rows + gate.quarantined,
             duplicates=duplicates,
-            late=len(late_rows),
+            late=len(late),
             quality=gate.quality,
-            positions=positions,
+            positions=last_positions(bronze),
         )
 
     def state(self) -> str:
@@ -156,19 +145,46 @@ class SilverStage:
         return None if wm.max_event_time is None else wm.max_event_time - self.settings.dedup_horizon
 
 
-def change_of(bronze: Row) -> Change:
-    """Re-parse a bronze row's raw event (recovery path; bronze only holds rows that parsed)."""
-    parsed = parse_change(orjson.loads(bronze["event_data"]))
-    if isinstance(parsed, Rejection):  # bronze accepted it once; the parser is deterministic
-        raise ValueError(f"bronze row {bronze['meta_id']} no longer parses: {parsed.reason}")
-    return parsed
+_FROM_BRONZE = ("canonical_entity", "ingestion_timestamp", "kafka_topic", "kafka_partition", "kafka_offset")
 
 
-_SILVER_FIELDS = tuple(a.name for a in attrs.fields(SilverEvent))
-_silver_values = attrgetter(*_SILVER_FIELDS)  # one C call for every field (attrs.asdict loops in Python)
+def silver_table(bronze: pa.Table, changes: pa.Table, batch_id: str, large_edit_bytes: int) -> pa.Table:
+    """Silver rows of bronze rows (at least their `_FROM_BRONZE` columns) and their parsed changes:
+    enriched, stamped with the batch."""
+    enriched = enrich_batch(
+        changes,
+        canonical_entity=bronze.column("canonical_entity"),
+        ingested_at=bronze.column("ingestion_timestamp"),
+        kafka_topic=bronze.column("kafka_topic"),
+        kafka_partition=bronze.column("kafka_partition"),
+        kafka_offset=bronze.column("kafka_offset"),
+        large_edit_bytes=large_edit_bytes,
+    )
+    return enriched.append_column("batch_id", pa.repeat(pa.scalar(batch_id, pa.string()), bronze.num_rows))
 
 
-def silver_row(event: SilverEvent, batch_id: str) -> Row:
-    row = dict(zip(_SILVER_FIELDS, _silver_values(event), strict=True))
-    row["batch_id"] = batch_id
-    return row
+def last_positions(rows: pa.Table) -> Positions:
+    """Per `topic:partition`, the highest offset among bronze rows."""
+    if not rows.num_rows:
+        return {}
+    last = rows.group_by(["kafka_topic", "kafka_partition"]).aggregate([("kafka_offset", "max")])
+    return {
+        partition_key(topic, partition): offset
+        for topic, partition, offset in zip(
+            last.column("kafka_topic").to_pylist(),
+            last.column("kafka_partition").to_pylist(),
+            last.column("kafka_offset_max").to_pylist(),
+            strict=True,
+        )
+    }
+
+
+def parsed_bronze(rows: Sequence[Row]) -> tuple[pa.Table, pa.Table]:
+    """Bronze rows read back from the table, with their raw events parsed again (recovery, reprocess).
+    Bronze only holds rows that parsed, and the parser is deterministic."""
+    bronze = pa.Table.from_pylist(list(rows), schema=BRONZE_SCHEMA)
+    parsed = parse_payloads(bronze.column("event_data").to_pylist())
+    if parsed.rejections:
+        index, rejection = min(parsed.rejections.items())
+        raise ValueError(f"bronze row {rows[index]['meta_id']} no longer parses: {rejection.reason}")
+    return bronze, parsed.changes
