@@ -1,7 +1,8 @@
-"""The domain's Python code, run by Spark executors through `mapInArrow` (one source of truth).
+"""The embedded engine's batch functions, run by Spark executors through `mapInArrow` (one source of truth).
 
-Bronze: `decode_payload` + `parse_change` + canary + `Allowlist.match`, per Kafka record.
-Silver: `parse_change` + `enrich`, per bronze row.
+Bronze: `parse_payloads` + canary + `match_entities` (per record: `decode_payload` + `parse_change` +
+`Allowlist.match`), per Arrow batch of Kafka records.
+Silver: `parse_payloads` + `enrich_batch` (per row: `parse_change` + `enrich`), per batch of bronze rows.
 Each function takes and returns Arrow record batches; columns are plain (no nested rows), so the
 Arrow <-> Spark conversion stays cheap.
 """
@@ -9,18 +10,17 @@ Arrow <-> Spark conversion stays cheap.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
 from typing import Any
 
 import attrs
-import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from wikiguard.application.bronze import decode_payload
+from wikiguard.application.batches.enrich import enrich_batch
+from wikiguard.application.batches.parse import match_entities, parse_payloads
 from wikiguard.application.tables import SILVER_EVENTS
 from wikiguard.domain.allowlist import Allowlist
-from wikiguard.domain.enrichment import DEFAULT_LARGE_EDIT_BYTES, SilverEvent, enrich
-from wikiguard.domain.events import Rejection, parse_change
+from wikiguard.domain.enrichment import DEFAULT_LARGE_EDIT_BYTES, SilverEvent
 
 # What bronze makes of a Kafka record.
 ACCEPTED, REJECTED, CANARY, FILTERED = "accepted", "rejected", "canary", "filtered"
@@ -36,10 +36,6 @@ PARSED_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("parse_reasons", pa.list_(pa.string()), "ARRAY<STRING>"),
 )
 
-_ARROW_OF = {
-    "string": pa.string(), "int": pa.int32(), "long": pa.int64(), "double": pa.float64(),
-    "boolean": pa.bool_(), "timestamp": _TS, "date": pa.date32(),
-}  # fmt: skip
 _SPARK_OF = {
     "string": "STRING", "int": "INT", "long": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN",
     "timestamp": "TIMESTAMP", "date": "DATE",
@@ -65,82 +61,68 @@ def silver_schema() -> str:
 
 
 def bronze_parser(allowlist: Allowlist) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """`mapInArrow` function: Kafka records (`payload` + passthrough columns) -> the parse outcome."""
+    """`mapInArrow` function: Kafka records (`payload` + passthrough columns) -> the parse outcome,
+    from the batch functions the embedded engine runs."""
 
     def parse(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            out: dict[str, list[Any]] = {name: [] for name, _, _ in PARSED_FIELDS}
-            for payload in batch.column("payload").to_pylist():
-                value = decode_payload(payload or "")
-                parsed = value if isinstance(value, Rejection) else parse_change(value)
-                if isinstance(parsed, Rejection):
-                    _put(out, REJECTED, parsed.meta_id, None, None, None, None, list(parsed.reasons))
-                elif parsed.is_canary:
-                    _put(out, CANARY, parsed.meta_id, None, None, None, None, None)
-                else:
-                    entity = allowlist.match(parsed.wiki, parsed.title)
-                    outcome = FILTERED if entity is None else ACCEPTED
-                    _put(
-                        out,
-                        outcome,
-                        parsed.meta_id,
-                        entity,
-                        parsed.wiki,
-                        parsed.type,
-                        parsed.event_timestamp,
-                        None,
-                    )
-            arrays = list(batch.columns) + [pa.array(out[n], type=t) for n, t, _ in PARSED_FIELDS]
-            names = list(batch.schema.names) + [n for n, _, _ in PARSED_FIELDS]
+            payloads = [payload or "" for payload in batch.column("payload").to_pylist()]
+            parsed = parse_payloads(payloads)
+            changes = parsed.changes
+            entity = match_entities(allowlist, changes.column("wiki"), changes.column("title"))
+            outcome = pc.if_else(parsed.is_canary, CANARY, pc.if_else(pc.is_valid(entity), ACCEPTED, FILTERED))
+            meta_id = changes.column("meta_id").to_pylist()
+            reasons: list[list[str] | None] = [None] * len(payloads)
+            for row, rejection in parsed.rejections.items():
+                meta_id[row], reasons[row] = rejection.meta_id, list(rejection.reasons)
+            rejected = [row in parsed.rejections for row in range(len(payloads))]
+            kept = pc.invert(pc.or_(pa.array(rejected, pa.bool_()), parsed.is_canary))
+            out = {
+                "outcome": pc.if_else(pa.array(rejected, pa.bool_()), REJECTED, outcome),
+                "meta_id": pa.array(meta_id, pa.string()),
+                "canonical_entity": entity,
+                "wiki": pc.if_else(kept, changes.column("wiki"), None),
+                "event_type": pc.if_else(kept, changes.column("type"), None),
+                "event_timestamp": pc.if_else(kept, changes.column("event_timestamp"), None),
+                "parse_reasons": pa.array(reasons, pa.list_(pa.string())),
+            }
+            arrays = list(batch.columns) + [_plain(out[name]).cast(kind) for name, kind, _ in PARSED_FIELDS]
+            names = list(batch.schema.names) + [name for name, _, _ in PARSED_FIELDS]
             yield pa.RecordBatch.from_arrays(arrays, names=names)
 
     return parse
 
 
-def _put(out: dict[str, list[Any]], *values: Any) -> None:
-    for (name, _, _), value in zip(PARSED_FIELDS, values, strict=True):
-        out[name].append(value)
-
-
 def silver_enricher(
     large_edit_bytes: int = DEFAULT_LARGE_EDIT_BYTES,
 ) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """`mapInArrow` function: bronze rows -> every `SilverEvent` column, from the domain's `enrich`."""
+    """`mapInArrow` function: bronze rows -> every `SilverEvent` column, from the batch functions the
+    embedded engine runs."""
 
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            columns = {name: batch.column(name).to_pylist() for name in _BRONZE_INPUT}
-            out: dict[str, list[Any]] = {name: [] for name, _ in SILVER_FIELDS}
-            for i, data in enumerate(columns["event_data"]):
-                change = parse_change(orjson.loads(data))
-                if isinstance(change, Rejection):  # bronze only holds rows that parsed
-                    raise ValueError(f"bronze row {columns['meta_id'][i]} no longer parses: {change.reason}")
-                event = enrich(
-                    change,
-                    canonical_entity=columns["canonical_entity"][i],
-                    ingested_at=_aware(columns["ingestion_timestamp"][i]),
-                    kafka_topic=columns["kafka_topic"][i],
-                    kafka_partition=columns["kafka_partition"][i],
-                    kafka_offset=columns["kafka_offset"][i],
-                    large_edit_bytes=large_edit_bytes,
-                )
-                for name, _ in SILVER_FIELDS:
-                    out[name].append(getattr(event, name))
+            parsed = parse_payloads(batch.column("event_data").to_pylist())
+            if parsed.rejections:  # bronze only holds rows that parsed
+                row, rejection = min(parsed.rejections.items())
+                meta_id = batch.column("meta_id")[row].as_py()
+                raise ValueError(f"bronze row {meta_id} no longer parses: {rejection.reason}")
+            enriched = enrich_batch(
+                parsed.changes,
+                canonical_entity=batch.column("canonical_entity"),
+                # Spark hands timestamps over without a zone; they are UTC.
+                ingested_at=batch.column("ingestion_timestamp").cast(_TS),
+                kafka_topic=batch.column("kafka_topic"),
+                kafka_partition=batch.column("kafka_partition"),
+                kafka_offset=batch.column("kafka_offset"),
+                large_edit_bytes=large_edit_bytes,
+            )
             yield pa.RecordBatch.from_arrays(
-                [pa.array(out[name], type=_ARROW_OF[kind]) for name, kind in SILVER_FIELDS],
+                [enriched.column(name).combine_chunks() for name, _ in SILVER_FIELDS],
                 names=[name for name, _ in SILVER_FIELDS],
             )
 
     return run
 
 
-_BRONZE_INPUT = (
-    "meta_id", "event_data", "canonical_entity", "ingestion_timestamp", "kafka_topic", "kafka_partition",
-    "kafka_offset",
-)  # fmt: skip
-
-
-def _aware(moment: datetime) -> datetime:
-    from datetime import UTC
-
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+def _plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
