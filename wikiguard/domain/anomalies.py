@@ -18,6 +18,7 @@ Cold start: while a key has fewer than `min_history` windows of history (user cl
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -202,24 +203,87 @@ def severity_of(score: float, cuts: tuple[float, float, float]) -> AnomalySeveri
 
 
 def judge(row: dict[str, Any], scope: Scope, *, cold: bool, horizon: str, config: AnomalyConfig) -> None:
-    """Run the scope's rules on `row` and write the flag, type, risk, severity and explanation columns."""
-    for flag in FLAGS[scope]:
-        row[flag] = False
-    types: list[str] = []
-    explanations: list[str] = []
-    total = 0.0
-    for rule in config.rules:
-        if rule.scope is scope and rule.fires(row, cold):
-            row[rule.flag] = True
-            types.append(rule.name)
-            explanations.append(rule.explain(row, horizon))
-            total += rule.score(row)
-    risk = min(100, round(total))
-    row["anomaly_types"] = ", ".join(types) if types else None
-    row["is_anomaly"] = bool(types)
-    row[RISK_COLUMN[scope]] = risk
-    row["severity"] = str(severity_of(risk, config.severity_cuts)) if types else NORMAL
-    row["anomaly_explanation"] = " | ".join(explanations) if types else "Normal activity"
+    """Run the scope's rules on `row` and write the flag, type, risk, severity and explanation columns.
+
+    `judge_of(config, scope).judge(row, cold, horizon)` does the same with the rule look-ups done once.
+    """
+    judge_of(config, scope).judge(row, cold, horizon)
+
+
+# A condition as (column, minimum, minimum while cold, maximum).
+_Bounds = tuple[str, float | None, float | None, float | None]
+
+
+class ScopeJudge:
+    """`judge` for one scope and rule set, with the rule look-ups done once: a gold close judges every
+    row of every window. Most rows fire no rule: they cost the flag columns, one evidence look-up per
+    rule of the scope and the verdict columns. A rule that fires is scored and explained by itself."""
+
+    __slots__ = ("_flags", "_risk_column", "_cuts", "_rules")
+
+    def __init__(self, config: AnomalyConfig, scope: Scope) -> None:
+        self._flags = FLAGS[scope]
+        self._risk_column = RISK_COLUMN[scope]
+        self._cuts = config.severity_cuts
+        self._rules: tuple[tuple[AnomalyRule, str, float, tuple[_Bounds, ...]], ...] = tuple(
+            (rule, rule.evidence, rule.threshold, tuple(_bounds(c) for c in rule.conditions))
+            for rule in config.rules
+            if rule.scope is scope
+        )
+
+    def judge(self, row: dict[str, Any], cold: bool, horizon: str) -> None:
+        for flag in self._flags:
+            row[flag] = False
+        fired: list[AnomalyRule] = []
+        explanations: list[str] = []
+        total = 0.0
+        for rule, evidence, threshold, conditions in self._rules:
+            value = row.get(evidence)
+            if value is None or not value >= threshold:
+                continue
+            for column, warm_minimum, cold_minimum, maximum in conditions:
+                value = row.get(column)
+                low = cold_minimum if cold else warm_minimum
+                if value is None or not (
+                    (low is None or value >= low) and (maximum is None or value <= maximum)
+                ):
+                    break
+            else:
+                # In rule order, and before the next rule runs: a later rule, an explanation or a
+                # score may read the flags set so far, as in the rule-by-rule definition.
+                row[rule.flag] = True
+                fired.append(rule)
+                explanations.append(rule.explain(row, horizon))
+                total += rule.score(row)
+        if not fired:
+            row["anomaly_types"] = None
+            row["is_anomaly"] = False
+            row[self._risk_column] = 0  # min(100, round(0.0))
+            row["severity"] = NORMAL
+            row["anomaly_explanation"] = "Normal activity"
+            return
+        risk = min(100, round(total))
+        row["anomaly_types"] = ", ".join(rule.name for rule in fired)
+        row["is_anomaly"] = True
+        row[self._risk_column] = risk
+        row["severity"] = str(severity_of(risk, self._cuts))
+        row["anomaly_explanation"] = " | ".join(explanations)
+
+
+def _bounds(condition: Condition) -> _Bounds:
+    cold = condition.cold_start_minimum
+    return condition.column, condition.minimum, condition.minimum if cold is None else cold, condition.maximum
+
+
+def judge_of(config: AnomalyConfig, scope: Scope) -> ScopeJudge:
+    """The `ScopeJudge` of a configuration and scope, built once per configuration."""
+    try:
+        return _judge_of(config, scope)
+    except TypeError:  # an unhashable configuration (say, rules in a list): built every time
+        return ScopeJudge(config, scope)
+
+
+_judge_of = functools.lru_cache(maxsize=64)(ScopeJudge)
 
 
 @attrs.frozen

@@ -22,9 +22,9 @@ from typing import Any
 
 import attrs
 
-from wikiguard.domain.anomalies import AnomalyConfig, Scope, judge, platform_health
+from wikiguard.domain.anomalies import AnomalyConfig, Scope, judge_of, platform_health
 from wikiguard.domain.errors import WikiguardError
-from wikiguard.domain.metrics import WindowRows
+from wikiguard.domain.metrics import WindowRows, columns
 from wikiguard.domain.windows import DEFAULT_WINDOW, EPOCH, Window
 
 Row = Mapping[str, Any]
@@ -61,12 +61,44 @@ class ClassBaseline:
 
 
 class _History:
-    __slots__ = ("first_seen", "entries")
+    """One key's rows of the last N windows, with running sums of their counts.
+
+    The sums spare `BaselineBook._count` a pass over up to N entries per row judged. They are exact
+    (integers) whenever every count fed in was an int; otherwise (`exact` False) they are not used.
+    """
+
+    __slots__ = ("first_seen", "entries", "exact", "events", "squares", "edits", "reverts", "anonymous")
 
     def __init__(self, first_seen: int) -> None:
         self.first_seen = first_seen
         # index, events, edits, reverts, anonymous
         self.entries: deque[tuple[int, int, int, int, int]] = deque()
+        self.exact = True
+        self.events = self.squares = self.edits = self.reverts = self.anonymous = 0
+
+    def append(self, idx: int, events: int, edits: int, reverts: int, anonymous: int) -> None:
+        self.entries.append((idx, events, edits, reverts, anonymous))
+        if type(events) is int and type(edits) is int and type(reverts) is int and type(anonymous) is int:
+            self.events += events
+            self.squares += events * events
+            self.edits += edits
+            self.reverts += reverts
+            self.anonymous += anonymous
+        else:
+            self.exact = False
+
+    def trim(self, oldest: int) -> bool:
+        """Drop the entries before window `oldest`; True when none is left."""
+        entries = self.entries
+        while entries and entries[0][0] < oldest:
+            _, events, edits, reverts, anonymous = entries.popleft()
+            if self.exact:
+                self.events -= events
+                self.squares -= events * events
+                self.edits -= edits
+                self.reverts -= reverts
+                self.anonymous -= anonymous
+        return not entries
 
 
 def _blend(observed: float, prior: float, weight: float) -> float:
@@ -76,6 +108,10 @@ def _blend(observed: float, prior: float, weight: float) -> float:
 def _mean_std(n: int, total: int, squares: int) -> tuple[float, float]:
     # From integer sums, so the result does not depend on the order rows were fed in.
     return total / n, math.sqrt(max(0, n * squares - total * total)) / n
+
+
+# A `CountBaseline`'s fields as a tuple: windows, events_avg, events_stddev, revert_ratio, anonymous_ratio.
+_CountValues = tuple[int, float, float, float, float]
 
 
 class BaselineBook:
@@ -89,6 +125,10 @@ class BaselineBook:
         # user type -> index, n, Σedits, Σedits², Σpages, Σpages², Σreverts
         self._classes: dict[str, deque[tuple[int, ...]]] = {}
         self._users_seen: dict[str, int] = {}
+        # Which entities and users each window observed had rows, oldest first, so that forgetting a
+        # window visits its own keys instead of every key of the horizon.
+        self._entity_keys: deque[tuple[int, list[str]]] = deque()
+        self._user_keys: deque[tuple[int, list[str]]] = deque()
         self.last_index: int | None = None
 
     @property
@@ -103,17 +143,22 @@ class BaselineBook:
 
     def entity(self, entity: str, window: Window) -> CountBaseline:
         prior = self.config.prior_entity_events
-        return self._count(self._entities.get(entity), self.index(window.start), prior)
+        return CountBaseline(*self._count(self._entities.get(entity), self.index(window.start), prior))
 
     def platform(self, window: Window) -> CountBaseline:
-        return self._count(
-            self._platform.get("global"), self.index(window.start), self.config.prior_global_events
+        return CountBaseline(
+            *self._count(
+                self._platform.get("global"), self.index(window.start), self.config.prior_global_events
+            )
         )
 
     def is_new_user(self, user: str, window: Window) -> bool:
         """No row of this user in the previous N windows."""
+        return self._is_new_user(user, self.index(window.start))
+
+    def _is_new_user(self, user: str, idx: int) -> bool:
         last = self._users_seen.get(user)
-        return last is None or last < self.index(window.start) - self.config.history_windows
+        return last is None or last < idx - self.config.history_windows
 
     def user_class(self, user_type: str, window: Window) -> ClassBaseline:
         cfg = self.config
@@ -143,26 +188,41 @@ class BaselineBook:
             revert_ratio=(reverts + k * cfg.prior_revert_ratio) / (s_edits + k),
         )
 
-    def _count(self, history: _History | None, idx: int, prior: tuple[float, float]) -> CountBaseline:
+    def _count(self, history: _History | None, idx: int, prior: tuple[float, float]) -> _CountValues:
+        """The `CountBaseline` of a key for window `idx`, as a tuple (judging runs it for every row:
+        `_mean_std` and `_blend` are written out, the same expressions in the same order)."""
         cfg = self.config
         n_max = cfg.history_windows
-        entries = [e for e in history.entries if idx - n_max <= e[0] < idx] if history else []
-        windows = min(n_max, idx - history.first_seen) if history and entries else 0
-        events = sum(e[1] for e in entries)
-        squares = sum(e[1] * e[1] for e in entries)
-        edits = sum(e[2] for e in entries)
-        reverts = sum(e[3] for e in entries)
-        anonymous = sum(e[4] for e in entries)
-        mean, std = _mean_std(windows, events, squares) if windows else (0.0, 0.0)
+        if history is None:
+            windows = events = squares = edits = reverts = anonymous = 0
+        else:
+            entries = history.entries
+            if history.exact and entries and entries[0][0] >= idx - n_max and entries[-1][0] < idx:
+                # Every entry is in the previous N windows (the usual case): the running sums.
+                windows = min(n_max, idx - history.first_seen)
+                events, squares, edits = history.events, history.squares, history.edits
+                reverts, anonymous = history.reverts, history.anonymous
+            else:
+                kept = [e for e in entries if idx - n_max <= e[0] < idx]
+                windows = min(n_max, idx - history.first_seen) if kept else 0
+                events = sum(e[1] for e in kept)
+                squares = sum(e[1] * e[1] for e in kept)
+                edits = sum(e[2] for e in kept)
+                reverts = sum(e[3] for e in kept)
+                anonymous = sum(e[4] for e in kept)
+        if windows:
+            mean, std = events / windows, math.sqrt(max(0, windows * squares - events * events)) / windows
+        else:
+            mean, std = 0.0, 0.0
         weight = 1.0 if windows >= cfg.min_history else windows / cfg.min_history
-        avg = _blend(mean, prior[0], weight)
+        avg = weight * mean + (1 - weight) * prior[0]
         k = cfg.ratio_prior_weight
-        return CountBaseline(
-            windows=windows,
-            events_avg=avg,
-            events_stddev=max(cfg.min_stddev, math.sqrt(avg), _blend(std, prior[1], weight)),
-            revert_ratio=(reverts + k * cfg.prior_revert_ratio) / (edits + k),
-            anonymous_ratio=(anonymous + k * cfg.prior_anonymous_ratio) / (events + k),
+        return (
+            windows,
+            avg,
+            max(cfg.min_stddev, math.sqrt(avg), weight * std + (1 - weight) * prior[1]),
+            (reverts + k * cfg.prior_revert_ratio) / (edits + k),
+            (anonymous + k * cfg.prior_anonymous_ratio) / (events + k),
         )
 
     def observe(
@@ -173,36 +233,52 @@ class BaselineBook:
         if self.last_index is not None and idx <= self.last_index:
             raise BaselineOrderError(f"window {window.start.isoformat()} is not after the last one observed")
         self.last_index = idx
+        keys = []
+        store = self._entities
+        restart = idx - self.config.history_windows
         for row in entities:
-            values = (
-                row["total_events"],
-                row["edit_count"],
-                row["revert_count"],
-                row["anonymous_edit_count"],
+            key = row["entity"]
+            history = store.get(key)
+            if history is None or not history.entries or history.entries[-1][0] < restart:  # _record
+                history = store[key] = _History(idx - row["baseline_windows"])
+            history.append(
+                idx, row["total_events"], row["edit_count"], row["revert_count"], row["anonymous_edit_count"]
             )
-            self._record(self._entities, row["entity"], idx, row["baseline_windows"], values)
+            keys.append(key)
+        self._entity_keys.append((idx, keys))
         if platform is not None:
-            values = (
+            self._record(self._platform, "global", idx, platform["baseline_windows"]).append(
+                idx,
                 platform["total_events"],
                 platform["total_edits"],
                 platform["total_reverts"],
                 platform["total_anonymous"],
             )
-            self._record(self._platform, "global", idx, platform["baseline_windows"], values)
         per_class: dict[str, list[int]] = {}
+        seen = self._users_seen
+        names = []
         for row in users:
-            sums = per_class.setdefault(row["user_type"], [0] * 6)
+            user_type = row["user_type"]
+            sums = per_class.get(user_type)
+            if sums is None:
+                sums = per_class[user_type] = [0] * 6
             edits, pages = row["edit_count"], row["entities_edited"]
-            for i, value in enumerate((1, edits, edits * edits, pages, pages * pages, row["revert_count"])):
-                sums[i] += value
-            self._users_seen[row["user_name"]] = idx
+            sums[0] += 1
+            sums[1] += edits
+            sums[2] += edits * edits
+            sums[3] += pages
+            sums[4] += pages * pages
+            sums[5] += row["revert_count"]
+            name = row["user_name"]
+            seen[name] = idx
+            names.append(name)
+        self._user_keys.append((idx, names))
         for user_type, sums in sorted(per_class.items()):
             self._classes.setdefault(user_type, deque()).append((idx, *sums))
         self._forget_before(idx + 1 - self.config.history_windows)
 
-    def _record(
-        self, store: dict[str, _History], key: str, idx: int, baseline_windows: int, values: tuple[int, ...]
-    ) -> None:
+    def _record(self, store: dict[str, _History], key: str, idx: int, baseline_windows: int) -> _History:
+        """The history a row of `key` in window `idx` goes to."""
         history = store.get(key)
         if (
             history is None
@@ -211,23 +287,29 @@ class BaselineBook:
         ):
             # A new history; a row restored from the gold table says how long its history already was.
             history = store[key] = _History(idx - baseline_windows)
-        history.entries.append((idx, *values))  # type: ignore[arg-type]
+        return history
 
     def _forget_before(self, oldest: int) -> None:
         """Drop what no later window can look back to."""
-        for store in (self._entities, self._platform):
-            for key in [k for k, h in store.items() if self._trim(h.entries, oldest)]:
-                del store[key]
+        entity_keys = self._entity_keys
+        entities = self._entities
+        while entity_keys and entity_keys[0][0] < oldest:
+            for key in entity_keys.popleft()[1]:
+                history = entities.get(key)
+                if history is not None and history.trim(oldest):
+                    del entities[key]
+        for key in [k for k, h in self._platform.items() if h.trim(oldest)]:
+            del self._platform[key]
         for entries in self._classes.values():
-            self._trim(entries, oldest)
-        for user in [u for u, last in self._users_seen.items() if last < oldest]:
-            del self._users_seen[user]
-
-    @staticmethod
-    def _trim(entries: deque[Any], oldest: int) -> bool:
-        while entries and entries[0][0] < oldest:
-            entries.popleft()
-        return not entries
+            while entries and entries[0][0] < oldest:
+                entries.popleft()
+        user_keys = self._user_keys
+        seen = self._users_seen
+        while user_keys and user_keys[0][0] < oldest:
+            for user in user_keys.popleft()[1]:
+                last = seen.get(user)
+                if last is not None and last < oldest:
+                    del seen[user]
 
 
 @attrs.frozen
@@ -241,56 +323,84 @@ class JudgedWindow:
 
 
 def judge_window(rows: WindowRows, book: BaselineBook) -> JudgedWindow:
-    """Compare one window's metrics with the book's baselines for that window and run the anomaly rules."""
+    """Compare one window's metrics with the book's baselines for that window and run the anomaly rules.
+
+    Runs for every gold row, so the book's look-ups are done once per window (its index, the user
+    class baselines, the rule sets) and the rows are filled in place.
+    """
     cfg = book.config
     window, horizon = rows.window, book.horizon
+    idx = book.index(window.start)
+    min_history = cfg.min_history
     plat = book.platform(window)
-    g = attrs.asdict(rows.platform, recurse=False)
-    g.update(_count_columns(plat, g["total_events"], g["revert_ratio"], g["anonymous_ratio"]))
-    judge(g, Scope.GLOBAL, cold=plat.windows < cfg.min_history, horizon=horizon, config=cfg)
+    g = columns(rows.platform)
+    _add_count_columns(
+        g, plat.windows, plat.events_avg, plat.events_stddev, plat.revert_ratio, plat.anonymous_ratio
+    )
+    judge_of(cfg, Scope.GLOBAL).judge(g, plat.windows < min_history, horizon)
     g["health_score"], g["platform_health"], g["health_explanation"] = platform_health(g, horizon, cfg)
     entities = []
+    judge_entity = judge_of(cfg, Scope.ENTITY).judge
+    histories, count, prior = book._entities, book._count, cfg.prior_entity_events
+    unknown = count(None, idx, prior)  # the baseline of every entity without history
     for m in rows.entities:
-        b = book.entity(m.entity, window)
-        row = attrs.asdict(m, recurse=False)
-        row.update(_count_columns(b, m.total_events, m.revert_ratio, m.anonymous_ratio))
-        judge(row, Scope.ENTITY, cold=b.windows < cfg.min_history, horizon=horizon, config=cfg)
+        row = columns(m)
+        history = histories.get(m.entity)
+        windows, avg, stddev, revert_ratio, anonymous_ratio = (
+            unknown if history is None else count(history, idx, prior)
+        )
+        # _add_count_columns, inlined: this loop runs for every entity of every window.
+        row["baseline_windows"] = windows
+        row["baseline_events_avg"] = avg
+        row["baseline_events_stddev"] = stddev
+        row["baseline_revert_ratio"] = revert_ratio
+        row["baseline_anonymous_ratio"] = anonymous_ratio
+        row["events_zscore"] = (row["total_events"] - avg) / stddev
+        row["revert_deviation"] = row["revert_ratio"] - revert_ratio
+        row["anonymous_deviation"] = row["anonymous_ratio"] - anonymous_ratio
+        judge_entity(row, windows < min_history, horizon)
         entities.append(row)
-    warm = plat.windows >= cfg.min_history  # before that every user looks new
+    warm = plat.windows >= min_history  # before that every user looks new
     min_reverts, min_ratio = cfg.high_revert_user
+    judge_user = judge_of(cfg, Scope.USER).judge
+    classes: dict[str, ClassBaseline] = {}  # the same for every user of a class in this window
     users = []
     for u in rows.users:
-        c = book.user_class(u.user_type, window)
-        new = warm and book.is_new_user(u.user_name, window)
-        row = attrs.asdict(u, recurse=False)
-        row.update(
-            baseline_samples=c.samples,
-            baseline_edits_avg=c.edits_avg,
-            baseline_edits_stddev=c.edits_stddev,
-            baseline_entities_avg=c.entities_avg,
-            baseline_entities_stddev=c.entities_stddev,
-            baseline_revert_ratio=c.revert_ratio,
-            edits_zscore=(u.edit_count - c.edits_avg) / c.edits_stddev,
-            entities_zscore=(u.entities_edited - c.entities_avg) / c.entities_stddev,
-            is_new_user=new,
-            is_high_revert_user=u.revert_count >= min_reverts and u.revert_ratio >= min_ratio,
-        )
-        judge(row, Scope.USER, cold=c.samples < cfg.min_user_samples, horizon=horizon, config=cfg)
+        c = classes.get(u.user_type)
+        if c is None:
+            c = classes[u.user_type] = book.user_class(u.user_type, window)
+        new = warm and book._is_new_user(u.user_name, idx)
+        row = columns(u)
+        row["baseline_samples"] = c.samples
+        row["baseline_edits_avg"] = c.edits_avg
+        row["baseline_edits_stddev"] = c.edits_stddev
+        row["baseline_entities_avg"] = c.entities_avg
+        row["baseline_entities_stddev"] = c.entities_stddev
+        row["baseline_revert_ratio"] = c.revert_ratio
+        row["edits_zscore"] = (u.edit_count - c.edits_avg) / c.edits_stddev
+        row["entities_zscore"] = (u.entities_edited - c.entities_avg) / c.entities_stddev
+        row["is_new_user"] = new
+        row["is_high_revert_user"] = u.revert_count >= min_reverts and u.revert_ratio >= min_ratio
+        judge_user(row, c.samples < cfg.min_user_samples, horizon)
         row["is_new_user_blitz"] = row["is_user_blitz"] and new
         users.append(row)
     return JudgedWindow(window, entities, users, g)
 
 
-def _count_columns(
-    b: CountBaseline, events: int, revert_ratio: float, anonymous_ratio: float
-) -> dict[str, Any]:
-    return {
-        "baseline_windows": b.windows,
-        "baseline_events_avg": b.events_avg,
-        "baseline_events_stddev": b.events_stddev,
-        "baseline_revert_ratio": b.revert_ratio,
-        "baseline_anonymous_ratio": b.anonymous_ratio,
-        "events_zscore": b.zscore(events),
-        "revert_deviation": revert_ratio - b.revert_ratio,
-        "anonymous_deviation": anonymous_ratio - b.anonymous_ratio,
-    }
+def _add_count_columns(
+    row: dict[str, Any],
+    windows: int,
+    events_avg: float,
+    events_stddev: float,
+    revert_ratio: float,
+    anonymous_ratio: float,
+) -> None:
+    """A `CountBaseline`'s columns, and how the row's own counts deviate from it."""
+    row["baseline_windows"] = windows
+    row["baseline_events_avg"] = events_avg
+    row["baseline_events_stddev"] = events_stddev
+    row["baseline_revert_ratio"] = revert_ratio
+    row["baseline_anonymous_ratio"] = anonymous_ratio
+    row["events_zscore"] = (row["total_events"] - events_avg) / events_stddev  # CountBaseline.zscore
+    row["revert_deviation"] = row["revert_ratio"] - revert_ratio
+    row["anonymous_deviation"] = row["anonymous_ratio"] - anonymous_ratio

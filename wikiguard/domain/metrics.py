@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 import attrs
 
@@ -114,7 +115,7 @@ class _UserAcc(_Counts):
             self.user_type = "Bot"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # see `columns`
 class EntityWindowMetrics:
     """One watched page in one window; field names are the gold entity table's columns."""
 
@@ -152,7 +153,7 @@ class EntityWindowMetrics:
     event_date: date
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # see `columns`
 class UserWindowMetrics:
     """One user in one window; field names are the gold user table's columns."""
 
@@ -182,7 +183,7 @@ class UserWindowMetrics:
     event_date: date
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # see `columns`
 class GlobalWindowMetrics:
     """Every watched page together in one window; field names are the gold global table's columns."""
 
@@ -211,6 +212,32 @@ class GlobalWindowMetrics:
     events_per_user: float
     events_per_entity: float
     event_date: date
+
+
+Metrics = EntityWindowMetrics | UserWindowMetrics | GlobalWindowMetrics
+_M = TypeVar("_M", EntityWindowMetrics, UserWindowMetrics, GlobalWindowMetrics)
+
+
+def _made(cls: type[_M], fields: dict[str, Any]) -> _M:
+    """`cls(**fields)` for `fields` holding every field of `cls` in field order, without `__init__`:
+    the instance dict is `fields` itself. `finalize` makes one object per entity and per user of
+    every window, and 25-32 keyword arguments cost about as much as computing the values."""
+    made = _new(cls)
+    _set(made, "__dict__", fields)
+    return made
+
+
+_new = object.__new__
+_set = object.__setattr__  # the class's own __setattr__ refuses: it is frozen
+
+
+def columns(metrics: Metrics) -> dict[str, Any]:
+    """The metrics as a gold row, column -> value in field order: `attrs.asdict(metrics, recurse=False)`.
+
+    The metric classes keep their fields in the instance dict (`slots=False`), so this is one dict
+    copy instead of asdict's loop over the fields: gold turns every row of every window into a dict.
+    """
+    return metrics.__dict__.copy()
 
 
 @attrs.frozen
@@ -259,58 +286,83 @@ class WindowAccumulator:
         if not self.entities:
             return None
         w = self.window
-        day = w.start.date()
-        entities = tuple(self._entity_row(key, acc, day) for key, acc in sorted(self.entities.items()))
-        users = tuple(self._user_row(key, acc, day) for key, acc in sorted(self.users.items()))
-        return WindowRows(w, entities, users, self._global_row(day))
-
-    def _entity_row(self, key: str, a: _EntityAcc, day: date) -> EntityWindowMetrics:
-        failed = self.entity_failures.get(key, 0)
-        return EntityWindowMetrics(
-            entity=key, wiki=a.wiki, total_events=a.total, edit_count=a.edits, new_page_count=a.new_pages,
-            categorize_count=a.categorize, log_count=a.logs, revert_count=a.reverts,
-            anonymous_edit_count=a.anonymous, bot_edit_count=a.bots, total_bytes_changed=a.bytes_sum,
-            avg_bytes_changed=a.bytes_sum / a.total, min_bytes_changed=a.bytes_min,
-            max_bytes_changed=a.bytes_max, max_abs_bytes_changed=max(abs(a.bytes_min), abs(a.bytes_max)),
-            large_edit_count=a.large, quality_passed_count=a.total, quality_failed_count=failed,
-            unique_editors=len(a.editors), unique_anonymous_editors=len(a.anonymous_editors),
-            avg_processing_lag_seconds=a.lag_us / a.total / _MICROS, max_processing_lag_seconds=a.lag_max,
-            edits_with_comment=a.commented, first_event_timestamp=a.first, last_event_timestamp=a.last,
-            window_start=self.window.start, window_end=self.window.end,
-            revert_ratio=ratio(a.reverts, a.edits), anonymous_ratio=ratio(a.anonymous, a.total),
-            bot_ratio=ratio(a.bots, a.total), quality_ratio=ratio(a.total, a.total + failed), event_date=day,
-        )  # fmt: skip
-
-    def _user_row(self, key: str, a: _UserAcc, day: date) -> UserWindowMetrics:
-        return UserWindowMetrics(
-            user_name=key, user_type=a.user_type, is_bot=a.is_bot, is_anonymous=a.is_anonymous,
-            is_temporary_account=a.is_temporary, total_events=a.total, edit_count=a.edits,
-            new_page_count=a.new_pages, categorize_count=a.categorize, log_count=a.logs,
-            revert_count=a.reverts, total_bytes_changed=a.bytes_sum, avg_bytes_changed=a.bytes_sum / a.total,
-            large_edit_count=a.large, entities_edited=len(a.entities), wikis_touched=len(a.wikis),
-            quality_failed_count=self.user_failures.get(key, 0), edits_with_comment=a.commented,
-            first_event_timestamp=a.first, last_event_timestamp=a.last, window_start=self.window.start,
-            window_end=self.window.end, revert_ratio=ratio(a.reverts, a.edits), event_date=day,
-        )  # fmt: skip
+        start, end, day = w.start, w.end, w.start.date()
+        failures = self.entity_failures.get
+        entities = []
+        for key, a in sorted(self.entities.items()):
+            total, edits, anonymous, bots = a.total, a.edits, a.anonymous, a.bots
+            low, high, failed = a.bytes_min, a.bytes_max, failures(key, 0)
+            # ratio() is written out below: the same division, guarded the same way.
+            entities.append(_made(EntityWindowMetrics, {
+                "entity": key, "wiki": a.wiki, "total_events": total, "edit_count": edits,
+                "new_page_count": a.new_pages, "categorize_count": a.categorize, "log_count": a.logs,
+                "revert_count": a.reverts, "anonymous_edit_count": anonymous, "bot_edit_count": bots,
+                "total_bytes_changed": a.bytes_sum, "avg_bytes_changed": a.bytes_sum / total,
+                "min_bytes_changed": low, "max_bytes_changed": high,
+                "max_abs_bytes_changed": max(abs(low), abs(high)), "large_edit_count": a.large,
+                "quality_passed_count": total, "quality_failed_count": failed,
+                "unique_editors": len(a.editors), "unique_anonymous_editors": len(a.anonymous_editors),
+                "avg_processing_lag_seconds": a.lag_us / total / _MICROS,
+                "max_processing_lag_seconds": a.lag_max, "edits_with_comment": a.commented,
+                "first_event_timestamp": a.first, "last_event_timestamp": a.last,
+                "window_start": start, "window_end": end,
+                "revert_ratio": a.reverts / edits if edits else 0.0,
+                "anonymous_ratio": anonymous / total if total else 0.0,
+                "bot_ratio": bots / total if total else 0.0,
+                "quality_ratio": total / (total + failed) if total + failed else 0.0,
+                "event_date": day,
+            }))  # fmt: skip
+        user_failures = self.user_failures.get
+        users = []
+        for key, u in sorted(self.users.items()):
+            total, edits = u.total, u.edits
+            users.append(_made(UserWindowMetrics, {
+                "user_name": key, "user_type": u.user_type, "is_bot": u.is_bot,
+                "is_anonymous": u.is_anonymous, "is_temporary_account": u.is_temporary,
+                "total_events": total, "edit_count": edits, "new_page_count": u.new_pages,
+                "categorize_count": u.categorize, "log_count": u.logs, "revert_count": u.reverts,
+                "total_bytes_changed": u.bytes_sum, "avg_bytes_changed": u.bytes_sum / total,
+                "large_edit_count": u.large, "entities_edited": len(u.entities),
+                "wikis_touched": len(u.wikis),
+                "quality_failed_count": user_failures(key, 0), "edits_with_comment": u.commented,
+                "first_event_timestamp": u.first, "last_event_timestamp": u.last,
+                "window_start": start, "window_end": end,
+                "revert_ratio": u.reverts / edits if edits else 0.0, "event_date": day,
+            }))  # fmt: skip
+        return WindowRows(w, tuple(entities), tuple(users), self._global_row(day))
 
     def _global_row(self, day: date) -> GlobalWindowMetrics:
         accs = list(self.entities.values())
-        total = sum(a.total for a in accs)
-        edits = sum(a.edits for a in accs)
-        reverts = sum(a.reverts for a in accs)
-        anonymous = sum(a.anonymous for a in accs)
-        bots = sum(a.bots for a in accs)
-        bytes_sum = sum(a.bytes_sum for a in accs)
+        # One pass for every sum; integer sums, and the lag maximum taken in the order max() would.
+        total = edits = new_pages = categorize = logs = reverts = anonymous = bots = large = bytes_sum = 0
+        lag_us = 0
+        lag_max = accs[0].lag_max
+        wikis = set()
+        for a in accs:
+            total += a.total
+            edits += a.edits
+            new_pages += a.new_pages
+            categorize += a.categorize
+            logs += a.logs
+            reverts += a.reverts
+            anonymous += a.anonymous
+            bots += a.bots
+            large += a.large
+            bytes_sum += a.bytes_sum
+            lag_us += a.lag_us
+            if a.lag_max > lag_max:
+                lag_max = a.lag_max
+            wikis.add(a.wiki)
         return GlobalWindowMetrics(
-            total_events=total, total_edits=edits, total_new_pages=sum(a.new_pages for a in accs),
-            total_categorize=sum(a.categorize for a in accs), total_log=sum(a.logs for a in accs),
+            total_events=total, total_edits=edits, total_new_pages=new_pages,
+            total_categorize=categorize, total_log=logs,
             total_reverts=reverts, total_anonymous=anonymous, total_bot=bots,
-            total_large_edits=sum(a.large for a in accs), total_bytes_changed=bytes_sum,
+            total_large_edits=large, total_bytes_changed=bytes_sum,
             avg_bytes_changed=ratio(bytes_sum, total), total_quality_failed=self.failed,
             unique_users=len(self.users), unique_entities=len(accs),
-            unique_wikis=len({a.wiki for a in accs}),
-            avg_processing_lag=sum(a.lag_us for a in accs) / total / _MICROS,
-            max_processing_lag=max(a.lag_max for a in accs),
+            unique_wikis=len(wikis),
+            avg_processing_lag=lag_us / total / _MICROS,
+            max_processing_lag=lag_max,
             window_start=self.window.start, window_end=self.window.end,
             revert_ratio=ratio(reverts, edits), anonymous_ratio=ratio(anonymous, total),
             bot_ratio=ratio(bots, total), events_per_user=ratio(total, len(self.users)),

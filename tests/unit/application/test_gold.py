@@ -6,11 +6,22 @@ from datetime import timedelta
 
 import attrs
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from tests.unit.domain.gold_strategies import BASE_TIME, silver_event
+from tests.unit.domain.gold_strategies import BASE_TIME, silver_event, silver_events
 from wikiguard.adapters.memory.table_store import InMemoryTableStore
-from wikiguard.application.gold import CHECKPOINT_KEY, GoldSettings, GoldStage
-from wikiguard.application.quality_gate import quarantine_row, to_json
+from wikiguard.application.gold import (
+    _TABLES,
+    CHECKPOINT_KEY,
+    GoldResult,
+    GoldSettings,
+    GoldStage,
+    _clean,
+    commit_windows,
+    write_closed,
+)
+from wikiguard.application.quality_gate import quality_metrics_row, quarantine_row, run_gate, to_json
 from wikiguard.application.tables import (
     ALL_TABLES,
     GOLD_ENTITY_METRICS,
@@ -21,7 +32,9 @@ from wikiguard.application.tables import (
     SILVER_EVENTS,
     SILVER_QUARANTINE,
 )
-from wikiguard.domain.anomalies import AnomalyConfig
+from wikiguard.domain.anomalies import AnomalyConfig, Scope, anomaly_of
+from wikiguard.domain.baselines import BaselineBook, judge_window
+from wikiguard.domain.metrics import OpenWindows
 from wikiguard.domain.quality import Rule, RuleKind, RuleSet, Severity
 from wikiguard.domain.rulesets import GOLD_RULES
 
@@ -278,3 +291,140 @@ def test_late_events_are_counted_not_reopened():
     stage.add([silver_event(at=at(0, 30))])
     assert stage.late_events == 1 and stage.open_windows == 0
     assert close(stage, 2).entity_rows == []
+
+
+# -- the gate's shortcut: rows proven clean are not judged row by row, with the same verdict ----------
+
+
+NOW = BASE_TIME + timedelta(hours=1)
+GATE_COLUMNS = (
+    "window_start",
+    "window_end",
+    "total_events",
+    "revert_ratio",
+    "risk_score",
+    "health_score",
+    "entity",
+)
+clean_cells = st.fixed_dictionaries({
+    "window_start": st.just(BASE_TIME), "window_end": st.just(BASE_TIME + SIZE),
+    "total_events": st.integers(1, 60),
+    "revert_ratio": st.floats(0, 1), "risk_score": st.integers(0, 100), "health_score": st.integers(0, 100),
+    "entity": st.sampled_from(["enwiki:Earth", "enwiki:Moon"]),
+})  # fmt: skip
+odd_cells = st.one_of(
+    st.none(), st.integers(-3, 103), st.floats(), st.booleans(), st.sampled_from(["", "x"]),
+    st.just(BASE_TIME), st.just(BASE_TIME + SIZE), st.just(float("nan")),
+)  # fmt: skip
+EXTRA_RULES = (
+    Rule("x_range", RuleKind.RANGE, "total_events", Severity.WARNING, min=2, max=50),
+    Rule("x_low", RuleKind.RANGE, "revert_ratio", Severity.WARNING, min=0.2),
+    Rule("x_not_null", RuleKind.NOT_NULL, "risk_score", Severity.CRITICAL),
+    Rule("x_named", RuleKind.NOT_NULL, "entity", Severity.CRITICAL),
+    Rule("x_after", RuleKind.GREATER_THAN, "window_start", Severity.WARNING, other_column="window_end"),
+    Rule("x_measured", RuleKind.RANGE, "health_score", Severity.WARNING, max=10, blocking=False),
+    Rule("x_set", RuleKind.IN_SET, "risk_score", Severity.WARNING, values=(0,)),
+    Rule("x_unique", RuleKind.UNIQUE, "total_events", Severity.WARNING),
+)
+NAN = float("nan")
+ROW = {"window_start": BASE_TIME, "window_end": BASE_TIME + SIZE, "total_events": 3, "revert_ratio": 0.5,
+       "risk_score": 0, "health_score": 100, "entity": "enwiki:Earth"}  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(clean_cells, min_size=1, max_size=6),
+    st.lists(st.tuples(st.integers(0, 5), st.sampled_from(GATE_COLUMNS), odd_cells), max_size=3),
+    st.sets(st.sampled_from(GATE_COLUMNS), max_size=2),
+    st.sets(st.sampled_from(EXTRA_RULES)),
+)
+@example([{**ROW, "revert_ratio": NAN}, {**ROW, "revert_ratio": 1.5}], [], set(), set())  # a NaN first
+@example([{**ROW, "health_score": NAN}, {**ROW, "health_score": -1}], [], set(), set())
+@example([ROW, ROW], [(1, "revert_ratio", None)], set(), set())
+@example([ROW, ROW], [(1, "entity", "")], set(), {EXTRA_RULES[3]})
+def test_rows_proven_clean_break_no_rule(rows, odd, absent, extra):
+    """Rows mostly as gold writes them, with a few odd cells (None, NaN, inf, text, bools, datetimes)
+    and columns some rows lack: whatever `_clean` passes, no rule (blocking or not) refuses."""
+    rows = [{c: v for c, v in row.items() if c not in absent or i % 2} for i, row in enumerate(rows)]
+    for index, column, value in odd:
+        rows[index % len(rows)][column] = value
+    rules = RuleSet("gold", (*GOLD_RULES.rules, *sorted(extra, key=lambda r: r.name)))
+    if _clean(rules, rows):
+        assert not any(rule.failed_by(row, NOW) for rule in rules.rules for row in rows)
+        assert not any(rule.kind is RuleKind.UNIQUE for rule in rules.rules)  # a batch rule: never shortcut
+
+
+def test_judged_rows_are_proven_clean():
+    """The shortcut holds for the rows gold writes (else the gate judges every row twice again)."""
+    store = new_store()
+    stage = GoldStage(store, SETTINGS)
+    for w, events in traffic(9).items():
+        feed(stage, store, events)
+        result = close(stage, w)
+        for rows in (result.entity_rows, result.user_rows, result.global_rows):
+            assert _clean(GOLD_RULES, rows)
+
+
+def reference_commit_windows(store, settings, book, windows, closed_until, *, batch_id, now, engine):
+    """`commit_windows` as first written: each row judged by the rules for the book, then by the gate."""
+    rules = settings.rules
+
+    def ok(row):
+        return not rules.reasons(row, now)
+
+    tables = {Scope.ENTITY: [], Scope.USER: [], Scope.GLOBAL: []}
+    for rows in windows:
+        judged = judge_window(rows, book)
+        for row in (*judged.entities, *judged.users, judged.platform):
+            row["aggregation_timestamp"] = now
+            row["batch_id"] = batch_id
+        platform = judged.platform if ok(judged.platform) else None
+        book.observe(rows.window, list(filter(ok, judged.entities)), list(filter(ok, judged.users)), platform)
+        tables[Scope.ENTITY].extend(judged.entities)
+        tables[Scope.USER].extend(judged.users)
+        tables[Scope.GLOBAL].append(judged.platform)
+    everything = [row for scope_rows in tables.values() for row in scope_rows]
+    gate = run_gate(rules, everything, batch_id=batch_id, reference=now, thresholds=settings.thresholds)
+    passed_ids = {id(row) for row in gate.passed}
+    passed = {scope: [r for r in rows if id(r) in passed_ids] for scope, rows in tables.items()}
+    quality = [quality_metrics_row(gate.quality, engine=engine, measured_at=now)] if everything else []
+    outputs = (passed[Scope.ENTITY], passed[Scope.USER], passed[Scope.GLOBAL], gate.quarantined, quality)
+    for (table, column), rows_out in zip(_TABLES, outputs, strict=True):
+        write_closed(store, table, rows_out, closed_until, column)
+    anomalies = [a for scope, rows in passed.items() for a in (anomaly_of(scope, r) for r in rows) if a]
+    anomalies.sort(key=lambda a: (a.window.start, -a.risk_score, a.scope, a.subject))
+    return GoldResult(
+        entity_rows=list(passed[Scope.ENTITY]), user_rows=list(passed[Scope.USER]),
+        global_rows=list(passed[Scope.GLOBAL]), anomalies=anomalies, quality=gate.quality,
+        windows=tuple(rows.window for rows in windows), quarantined=len(gate.quarantined),
+    )  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(silver_events(times=st.integers(0, 2399).map(lambda s: BASE_TIME + timedelta(seconds=s))),
+             min_size=1, max_size=50),
+    st.sets(st.sampled_from(EXTRA_RULES)),
+)  # fmt: skip
+def test_commit_gives_what_judging_every_row_gave(events, extra):
+    """Four windows closed at once under rules that refuse some rows (so later windows are judged
+    against a book that learned less): the same rows, quarantine, quality and anomalies, in order."""
+    settings = attrs.evolve(
+        SETTINGS, rules=RuleSet("gold", (*GOLD_RULES.rules, *sorted(extra, key=lambda r: r.name)))
+    )
+    windows = OpenWindows(SIZE)
+    for event in events:
+        windows.add(event)
+    finished = [rows for rows in (acc.finalize() for acc in windows.close(at(4))) if rows is not None]
+    outcomes = []
+    for commit in (commit_windows, reference_commit_windows):
+        store, book = new_store(), BaselineBook(settings.anomalies, SIZE)
+        result = commit(
+            store, settings, book, finished, at(4), batch_id="gold-4", now=at(4), engine="embedded"
+        )
+        outcomes.append((result, {t.name: list(store.scan(t.name)) for t in ALL_TABLES}))
+    (fast, fast_tables), (slow, slow_tables) = outcomes
+    assert fast == slow and fast_tables == slow_tables
+    for got, want in zip((*fast.entity_rows, *fast.user_rows, *fast.global_rows),
+                         (*slow.entity_rows, *slow.user_rows, *slow.global_rows), strict=True):  # fmt: skip
+        assert list(got.items()) == list(want.items())

@@ -1,3 +1,5 @@
+import math
+from collections import deque
 from datetime import timedelta
 
 import attrs
@@ -6,8 +8,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.domain.gold_strategies import BASE_TIME, silver_event
-from wikiguard.domain.anomalies import DEFAULT_RULES, AnomalyConfig, Scope, anomaly_of, judge
-from wikiguard.domain.baselines import BaselineBook, BaselineOrderError, JudgedWindow, judge_window
+from wikiguard.domain.anomalies import (
+    DEFAULT_RULES,
+    FLAGS,
+    NORMAL,
+    RISK_COLUMN,
+    AnomalyConfig,
+    AnomalyRule,
+    Condition,
+    Scope,
+    anomaly_of,
+    judge,
+    platform_health,
+    severity_of,
+)
+from wikiguard.domain.baselines import (
+    BaselineBook,
+    BaselineOrderError,
+    JudgedWindow,
+    _blend,
+    _History,
+    _mean_std,
+    judge_window,
+)
 from wikiguard.domain.metrics import WindowAccumulator
 from wikiguard.domain.windows import window_of
 
@@ -270,3 +293,252 @@ def test_rules_are_named_data():
         run({**{i: edits(i, 3) for i in range(36)}, 36: edits(36, 30)}, BaselineBook(stricter))[36]
     )
     assert row["anomaly_types"] is None and row["is_burst_activity"] is False
+
+
+# -- the fast paths hold to the definitions they replaced -----------------------------------------
+
+
+def reference_judge(row, scope, *, cold, horizon, config):
+    """`judge` as first written: every rule of the configuration, one by one."""
+    for flag in FLAGS[scope]:
+        row[flag] = False
+    types, explanations, total = [], [], 0.0
+    for rule in config.rules:
+        if rule.scope is scope and rule.fires(row, cold):
+            row[rule.flag] = True
+            types.append(rule.name)
+            explanations.append(rule.explain(row, horizon))
+            total += rule.score(row)
+    risk = min(100, round(total))
+    row["anomaly_types"] = ", ".join(types) if types else None
+    row["is_anomaly"] = bool(types)
+    row[RISK_COLUMN[scope]] = risk
+    row["severity"] = str(severity_of(risk, config.severity_cuts)) if types else NORMAL
+    row["anomaly_explanation"] = " | ".join(explanations) if types else "Normal activity"
+
+
+def _trim(entries, oldest):
+    while entries and entries[0][0] < oldest:
+        entries.popleft()
+    return not entries
+
+
+class ReferenceBook(BaselineBook):
+    """The book as first written: a baseline summed from the entries in range each time it is asked
+    for, and every key of the horizon visited each window to forget what leaves it."""
+
+    def _count(self, history, idx, prior):
+        cfg = self.config
+        n_max = cfg.history_windows
+        entries = [e for e in history.entries if idx - n_max <= e[0] < idx] if history else []
+        windows = min(n_max, idx - history.first_seen) if history and entries else 0
+        events = sum(e[1] for e in entries)
+        squares = sum(e[1] * e[1] for e in entries)
+        edits = sum(e[2] for e in entries)
+        reverts = sum(e[3] for e in entries)
+        anonymous = sum(e[4] for e in entries)
+        mean, std = _mean_std(windows, events, squares) if windows else (0.0, 0.0)
+        weight = 1.0 if windows >= cfg.min_history else windows / cfg.min_history
+        avg = _blend(mean, prior[0], weight)
+        k = cfg.ratio_prior_weight
+        return (
+            windows,
+            avg,
+            max(cfg.min_stddev, math.sqrt(avg), _blend(std, prior[1], weight)),
+            (reverts + k * cfg.prior_revert_ratio) / (edits + k),
+            (anonymous + k * cfg.prior_anonymous_ratio) / (events + k),
+        )
+
+    def observe(self, window, entities, users, platform):
+        idx = self.index(window.start)
+        if self.last_index is not None and idx <= self.last_index:
+            raise BaselineOrderError(window)
+        self.last_index = idx
+        for row in entities:
+            values = (
+                row["total_events"],
+                row["edit_count"],
+                row["revert_count"],
+                row["anonymous_edit_count"],
+            )
+            self._keep(self._entities, row["entity"], idx, row["baseline_windows"], values)
+        if platform is not None:
+            values = (platform["total_events"], platform["total_edits"], platform["total_reverts"],
+                      platform["total_anonymous"])  # fmt: skip
+            self._keep(self._platform, "global", idx, platform["baseline_windows"], values)
+        per_class = {}
+        for row in users:
+            sums = per_class.setdefault(row["user_type"], [0] * 6)
+            edits, pages = row["edit_count"], row["entities_edited"]
+            for i, value in enumerate((1, edits, edits * edits, pages, pages * pages, row["revert_count"])):
+                sums[i] += value
+            self._users_seen[row["user_name"]] = idx
+        for user_type, sums in sorted(per_class.items()):
+            self._classes.setdefault(user_type, deque()).append((idx, *sums))
+        oldest = idx + 1 - self.config.history_windows
+        for store in (self._entities, self._platform):
+            for key in [k for k, h in store.items() if _trim(h.entries, oldest)]:
+                del store[key]
+        for entries in self._classes.values():
+            _trim(entries, oldest)
+        for user in [u for u, last in self._users_seen.items() if last < oldest]:
+            del self._users_seen[user]
+
+    def _keep(self, store, key, idx, baseline_windows, values):
+        history = store.get(key)
+        if (
+            history is None
+            or not history.entries
+            or history.entries[-1][0] < idx - self.config.history_windows
+        ):
+            history = store[key] = _History(idx - baseline_windows)
+        history.entries.append((idx, *values))  # the entries alone: `_count` above sums them
+
+
+def reference_judge_window(rows, book):
+    """`judge_window` as first written, on the reference book."""
+    cfg = book.config
+    window, horizon = rows.window, book.horizon
+
+    def count_columns(b, events, revert_ratio, anonymous_ratio):
+        return {
+            "baseline_windows": b.windows, "baseline_events_avg": b.events_avg,
+            "baseline_events_stddev": b.events_stddev, "baseline_revert_ratio": b.revert_ratio,
+            "baseline_anonymous_ratio": b.anonymous_ratio, "events_zscore": b.zscore(events),
+            "revert_deviation": revert_ratio - b.revert_ratio,
+            "anonymous_deviation": anonymous_ratio - b.anonymous_ratio,
+        }  # fmt: skip
+
+    plat = book.platform(window)
+    g = attrs.asdict(rows.platform, recurse=False)
+    g.update(count_columns(plat, g["total_events"], g["revert_ratio"], g["anonymous_ratio"]))
+    reference_judge(g, Scope.GLOBAL, cold=plat.windows < cfg.min_history, horizon=horizon, config=cfg)
+    g["health_score"], g["platform_health"], g["health_explanation"] = platform_health(g, horizon, cfg)
+    entities = []
+    for m in rows.entities:
+        b = book.entity(m.entity, window)
+        row = attrs.asdict(m, recurse=False)
+        row.update(count_columns(b, m.total_events, m.revert_ratio, m.anonymous_ratio))
+        reference_judge(row, Scope.ENTITY, cold=b.windows < cfg.min_history, horizon=horizon, config=cfg)
+        entities.append(row)
+    warm = plat.windows >= cfg.min_history
+    min_reverts, min_ratio = cfg.high_revert_user
+    users = []
+    for u in rows.users:
+        c = book.user_class(u.user_type, window)
+        new = warm and book.is_new_user(u.user_name, window)
+        row = attrs.asdict(u, recurse=False)
+        row.update(
+            baseline_samples=c.samples, baseline_edits_avg=c.edits_avg, baseline_edits_stddev=c.edits_stddev,
+            baseline_entities_avg=c.entities_avg, baseline_entities_stddev=c.entities_stddev,
+            baseline_revert_ratio=c.revert_ratio, edits_zscore=(u.edit_count - c.edits_avg) / c.edits_stddev,
+            entities_zscore=(u.entities_edited - c.entities_avg) / c.entities_stddev, is_new_user=new,
+            is_high_revert_user=u.revert_count >= min_reverts and u.revert_ratio >= min_ratio,
+        )  # fmt: skip
+        reference_judge(row, Scope.USER, cold=c.samples < cfg.min_user_samples, horizon=horizon, config=cfg)
+        row["is_new_user_blitz"] = row["is_user_blitz"] and new
+        users.append(row)
+    return JudgedWindow(window, entities, users, g)
+
+
+def exactly(row):
+    """A row with its column order, value types and float bits (repr round-trips a float)."""
+    return [(key, type(value).__name__, repr(value)) for key, value in row.items()]
+
+
+def exactly_judged(j: JudgedWindow):
+    return j.window, [exactly(r) for r in j.entities], [exactly(r) for r in j.users], exactly(j.platform)
+
+
+USERS = ["Alice", "Bob", "Carol", "198.51.100.7", "2001:db8::1", "~2026-12-3", "ClueBot NG"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(0, 16),
+        st.lists(st.tuples(st.integers(0, 5), st.integers(0, 6), st.integers(0, 5)), min_size=1, max_size=25),
+        max_size=12,
+    ),
+    st.sets(st.integers(0, 5)),
+    st.booleans(),
+    st.integers(2, 6),
+)
+def test_judging_and_learning_give_what_the_first_definitions_gave(activity, refused, float_counts, horizon):
+    """Running sums, forgetting window by window and the judge's shortcuts change no bit of a row:
+    windows with gaps (histories restart), rows the gate refuses (never learned), and counts read
+    back as floats (the sums are not used then)."""
+    cfg = AnomalyConfig(history_windows=horizon, min_history=2, min_user_samples=3)
+    fast, slow = BaselineBook(cfg, SIZE), ReferenceBook(cfg, SIZE)
+    for w in sorted(activity):
+        acc = WindowAccumulator(window_of(at(w)))
+        for k, (page, user, comment) in enumerate(activity[w]):
+            acc.add(silver_event(
+                title=f"P{page}", user=USERS[user], bot=USERS[user] == "ClueBot NG", at=at(w, k),
+                comment=REVERTS[comment] if comment < len(REVERTS) else "copyedit",
+                old=1000, new=1000 + 7 * k,
+            ))  # fmt: skip
+        rows = acc.finalize()
+        assert rows is not None
+        got, want = judge_window(rows, fast), reference_judge_window(rows, slow)
+        assert exactly_judged(got) == exactly_judged(want)
+
+        def taught(judged):  # what the gate lets through, as the tables would give it back
+            entities = [dict(r) for r in judged.entities if int(r["entity"].rsplit("P", 1)[1]) not in refused]
+            if float_counts:
+                entities = [{**r, "total_events": float(r["total_events"])} for r in entities]
+            return entities, [dict(r) for r in judged.users], dict(judged.platform)
+
+        fast.observe(rows.window, *taught(got))
+        slow.observe(rows.window, *taught(want))
+        # and it forgets what the first definition forgot (what no later window can look back to)
+        assert {k: list(h.entries) for k, h in fast._entities.items()} == {
+            k: list(h.entries) for k, h in slow._entities.items()
+        }
+        assert fast._users_seen == slow._users_seen
+
+
+judged_columns = {
+    **{c: st.one_of(st.none(), st.floats(-5, 60), st.integers(-5, 60)) for c in (
+        "events_zscore", "total_events", "revert_deviation", "revert_count", "revert_ratio",
+        "anonymous_deviation",
+        "anonymous_edit_count", "max_abs_bytes_changed", "edits_zscore", "entities_zscore", "edit_count",
+        "wikis_touched", "total_reverts", "total_anonymous", "is_bot",
+    )},
+    **{c: st.floats(0, 1_000) for c in (
+        "baseline_events_avg", "baseline_revert_ratio", "baseline_anonymous_ratio", "baseline_edits_avg",
+        "anonymous_ratio", "total_bytes_changed", "entities_edited", "total_edits",
+    )},
+    "user_type": st.sampled_from(["Registered", "Anonymous"]),
+    "is_new_user": st.booleans(),
+}  # fmt: skip
+# A rule that reads the flag of a rule before it: judging must set flags in rule order.
+AFTER_BURST = AnomalyRule(
+    "AFTER_BURST", Scope.ENTITY, "is_after_burst", "total_events", 0,
+    (Condition("is_burst_activity", minimum=1),), explanation="after a burst ({is_burst_activity})",
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(judged_columns),
+    st.sampled_from(list(Scope)),
+    st.booleans(),
+    st.lists(st.floats(0.1, 3), min_size=len(DEFAULT_RULES), max_size=len(DEFAULT_RULES)),
+    st.booleans(),
+)
+def test_judge_gives_what_the_rule_by_rule_definition_gives(row, scope, cold, scales, chained):
+    rules = tuple(
+        attrs.evolve(r, threshold=r.threshold * s) for r, s in zip(DEFAULT_RULES, scales, strict=True)
+    )
+    config = AnomalyConfig(rules=(*rules, AFTER_BURST) if chained else rules)
+
+    def outcome(judging):
+        judged = dict(row)
+        try:
+            judging(judged, scope, cold=cold, horizon="6-h", config=config)
+        except (TypeError, ValueError) as err:  # a None in an explanation's formatted column
+            return type(err), str(err), exactly(judged)
+        return None, "", exactly(judged)
+
+    assert outcome(judge) == outcome(reference_judge)

@@ -12,7 +12,16 @@ from tests.unit.domain.gold_strategies import BASE_TIME, silver_event, silver_ev
 from wikiguard.domain.allowlist import canonical_entity
 from wikiguard.domain.enrichment import enrich
 from wikiguard.domain.events import Change, parse_change
-from wikiguard.domain.metrics import OpenWindows, WindowRows
+from wikiguard.domain.metrics import (
+    EntityWindowMetrics,
+    GlobalWindowMetrics,
+    OpenWindows,
+    UserWindowMetrics,
+    WindowAccumulator,
+    WindowRows,
+    columns,
+)
+from wikiguard.domain.metrics import ratio as ratio_of
 from wikiguard.domain.windows import window_of
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "wikimedia"
@@ -164,3 +173,100 @@ def test_lag_sums_are_exact_whatever_the_order():
     [a] = finalized(events)
     [b] = finalized(list(reversed(events)))
     assert a.platform.avg_processing_lag == b.platform.avg_processing_lag
+
+
+# -- finalize holds to the definition it replaced ---------------------------------------------------
+
+
+def reference_rows(acc: WindowAccumulator) -> WindowRows | None:
+    """`finalize` as first written: every metrics object built with keywords, the platform with sum()s."""
+    if not acc.entities:
+        return None
+    w = acc.window
+    day = w.start.date()
+    entities = []
+    for key, a in sorted(acc.entities.items()):
+        failed = acc.entity_failures.get(key, 0)
+        entities.append(EntityWindowMetrics(
+            entity=key, wiki=a.wiki, total_events=a.total, edit_count=a.edits, new_page_count=a.new_pages,
+            categorize_count=a.categorize, log_count=a.logs, revert_count=a.reverts,
+            anonymous_edit_count=a.anonymous, bot_edit_count=a.bots, total_bytes_changed=a.bytes_sum,
+            avg_bytes_changed=a.bytes_sum / a.total, min_bytes_changed=a.bytes_min,
+            max_bytes_changed=a.bytes_max, max_abs_bytes_changed=max(abs(a.bytes_min), abs(a.bytes_max)),
+            large_edit_count=a.large, quality_passed_count=a.total, quality_failed_count=failed,
+            unique_editors=len(a.editors), unique_anonymous_editors=len(a.anonymous_editors),
+            avg_processing_lag_seconds=a.lag_us / a.total / 1_000_000, max_processing_lag_seconds=a.lag_max,
+            edits_with_comment=a.commented, first_event_timestamp=a.first, last_event_timestamp=a.last,
+            window_start=w.start, window_end=w.end,
+            revert_ratio=ratio_of(a.reverts, a.edits), anonymous_ratio=ratio_of(a.anonymous, a.total),
+            bot_ratio=ratio_of(a.bots, a.total), quality_ratio=ratio_of(a.total, a.total + failed),
+            event_date=day,
+        ))  # fmt: skip
+    users = [
+        UserWindowMetrics(
+            user_name=key, user_type=a.user_type, is_bot=a.is_bot, is_anonymous=a.is_anonymous,
+            is_temporary_account=a.is_temporary, total_events=a.total, edit_count=a.edits,
+            new_page_count=a.new_pages, categorize_count=a.categorize, log_count=a.logs,
+            revert_count=a.reverts, total_bytes_changed=a.bytes_sum, avg_bytes_changed=a.bytes_sum / a.total,
+            large_edit_count=a.large, entities_edited=len(a.entities), wikis_touched=len(a.wikis),
+            quality_failed_count=acc.user_failures.get(key, 0), edits_with_comment=a.commented,
+            first_event_timestamp=a.first, last_event_timestamp=a.last, window_start=w.start,
+            window_end=w.end, revert_ratio=ratio_of(a.reverts, a.edits), event_date=day,
+        )
+        for key, a in sorted(acc.users.items())
+    ]  # fmt: skip
+    accs = list(acc.entities.values())
+    total, edits = sum(a.total for a in accs), sum(a.edits for a in accs)
+    reverts, anonymous = sum(a.reverts for a in accs), sum(a.anonymous for a in accs)
+    bots, bytes_sum = sum(a.bots for a in accs), sum(a.bytes_sum for a in accs)
+    platform = GlobalWindowMetrics(
+        total_events=total, total_edits=edits, total_new_pages=sum(a.new_pages for a in accs),
+        total_categorize=sum(a.categorize for a in accs), total_log=sum(a.logs for a in accs),
+        total_reverts=reverts, total_anonymous=anonymous, total_bot=bots,
+        total_large_edits=sum(a.large for a in accs), total_bytes_changed=bytes_sum,
+        avg_bytes_changed=ratio_of(bytes_sum, total), total_quality_failed=acc.failed,
+        unique_users=len(acc.users), unique_entities=len(accs), unique_wikis=len({a.wiki for a in accs}),
+        avg_processing_lag=sum(a.lag_us for a in accs) / total / 1_000_000,
+        max_processing_lag=max(a.lag_max for a in accs), window_start=w.start, window_end=w.end,
+        revert_ratio=ratio_of(reverts, edits), anonymous_ratio=ratio_of(anonymous, total),
+        bot_ratio=ratio_of(bots, total), events_per_user=ratio_of(total, len(acc.users)),
+        events_per_entity=ratio_of(total, len(accs)), event_date=day,
+    )  # fmt: skip
+    return WindowRows(w, tuple(entities), tuple(users), platform)
+
+
+def exactly(row):
+    """A row with its column order, value types and float bits (repr round-trips a float)."""
+    return [(key, type(value).__name__, repr(value)) for key, value in row.items()]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(silver_events(), min_size=1, max_size=80),
+    st.lists(st.tuples(st.integers(0, 79), st.booleans(), st.booleans()), max_size=12),
+)
+def test_finalize_gives_what_the_first_definition_gave(events, failures):
+    windows = OpenWindows()
+    for event in events:
+        windows.add(event)
+    for index, on_entity, on_user in failures:  # silver-quarantined rows of the same windows
+        e = events[index % len(events)]
+        windows.add_quality_failure(
+            e.event_timestamp,
+            e.canonical_entity if on_entity else None,
+            e.user_name if on_user else "Someone",
+        )
+    for acc in windows.close(FAR_FUTURE):
+        got, want = acc.finalize(), reference_rows(acc)
+        assert got == want
+        if got is None or want is None:
+            continue
+        made_all, built_all = (
+            (*got.entities, *got.users, got.platform),
+            (*want.entities, *want.users, want.platform),
+        )
+        for made, built in zip(made_all, built_all,
+                               strict=True):  # fmt: skip
+            assert type(made) is type(built) and attrs.evolve(made) == made
+            # `columns` is asdict, and the values are the same objects' bits in the same order
+            assert exactly(columns(made)) == exactly(attrs.asdict(built, recurse=False))
