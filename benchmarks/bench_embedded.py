@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 from tests.integration.embedded_runs import top_titles, write_allowlist
 from wikiguard.adapters.simulator import recorded_repeat
 from wikiguard.application.pipeline import PipelineSettings
@@ -40,6 +42,8 @@ def main() -> None:
     # Pinned, so pyarrow's and pyiceberg's worker threads share the core with the pipeline and the
     # figure is what one core does, not what the machine does.
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
+    pa.set_cpu_count(args.cores)
+    pa.set_io_thread_count(args.cores)
 
     work = Path(tempfile.mkdtemp(prefix="wikiguard-bench-"))
     allowlist = write_allowlist(work / "allowlist.yaml", top_titles(RECORDING, 100_000))

@@ -55,11 +55,11 @@ class RecordedRepeatChangeSource(ChangeSource):
         cuts = [_cut(line, fact) if fact else None for line, fact in zip(lines, facts, strict=True)]
         for round_ in range(self.times):
             shift = round_ * span
-            for line, fact, cut in zip(lines, facts, cuts, strict=True):
+            stem = _uuid4(rng)[:24]  # a random UUID's first groups per round; the line number ends each id
+            for number, (line, fact, cut) in enumerate(zip(lines, facts, cuts, strict=True)):
                 if self._closed:
                     return
                 position += 1
-                fresh = _uuid4(rng)
                 if position <= skip:
                     continue
                 if fact is None:
@@ -73,7 +73,7 @@ class RecordedRepeatChangeSource(ChangeSource):
                     second = seconds[new_stamp] = (text, datetime.fromtimestamp(new_stamp, UTC))
                 new_dt, received = second
                 new = {
-                    "id": fresh,
+                    "id": f"{stem}{number:012x}",
                     "dt": f'"dt":"{new_dt}"',
                     "ts": f'"timestamp":{new_stamp}',
                     "offset": f'"offset":{offset + round_ * offset_span}' if offset is not None else "",
