@@ -500,3 +500,25 @@ def test_snapshots_list_the_history_with_checkpoints_as_of_each(store: TableStor
     assert len({s.snapshot_id for s in history}) == len(history)
     assert [s.committed_at for s in history] == sorted(s.committed_at for s in history)
     assert all(s.committed_at.utcoffset() == timedelta(0) for s in history)
+
+
+def test_iceberg_appends_land_in_their_date_partitions(warehouse: Path) -> None:
+    store = IcebergTableStore(local_catalog(warehouse), SPECS)
+    store.ensure_tables()
+    rows = sample_rows(QUALITY_METRICS, 6)
+    one_day = [row for row in rows if row["event_date"] == rows[0]["event_date"]]
+
+    store.append("quality_metrics", one_day, {})  # a batch of one day: written as it is
+    store.append("quality_metrics", pa.Table.from_pylist(rows, schema=arrow_schema(QUALITY_METRICS)), {})  # spans days
+
+    files = store._table("quality_metrics").inspect.files().to_pylist()
+    counted: dict[date, int] = {}
+    for file in files:
+        day = file["partition"]["event_date"]
+        assert f"event_date={day.isoformat()}/" in file["file_path"]
+        counted[day] = counted.get(day, 0) + file["record_count"]
+    expected: dict[date, int] = {}
+    for row in one_day + rows:
+        expected[row["event_date"]] = expected.get(row["event_date"], 0) + 1
+    assert counted == expected
+    assert len({row["event_date"] for row in rows}) > 1

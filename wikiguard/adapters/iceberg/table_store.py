@@ -36,7 +36,7 @@ from pyiceberg.expressions.literals import literal
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table
 
-from wikiguard.adapters.iceberg import schemas
+from wikiguard.adapters.iceberg import schemas, writes
 from wikiguard.adapters.iceberg.snapshots import (
     CHECKPOINT_PREFIX,
     checkpoints_of,
@@ -210,7 +210,7 @@ class IcebergTableStore(TableStore):
                 data = schemas.conform(spec, arrow_schema, rows)
             else:
                 data = schemas.rows_to_arrow(spec, arrow_schema, rows)
-            iceberg_table.append(data, snapshot_properties=properties)
+            writes.append(iceberg_table, data, properties)
         if self._max_snapshots is not None and len(iceberg_table.metadata.snapshots) > self._max_snapshots:
             self._trim(table, iceberg_table, self._max_snapshots)
 
