@@ -24,6 +24,9 @@ class Deduplicator:
 
     def remember(self, meta_id: str, event_time: datetime) -> None:
         """Record an id as already seen (used to restore state from the silver table)."""
+        latest = self._max_time
+        if latest is not None and event_time < latest - self.horizon:
+            return  # already beyond the horizon: it would be forgotten at once
         if meta_id not in self._seen:
             self._seen[meta_id] = event_time
             heapq.heappush(self._expiry, (event_time, meta_id))
@@ -38,9 +41,10 @@ class Deduplicator:
         return True
 
     def _advance(self, event_time: datetime) -> None:
-        if self._max_time is None or event_time > self._max_time:
-            self._max_time = event_time
-        cutoff = self._max_time - self.horizon
+        if self._max_time is not None and event_time <= self._max_time:
+            return  # the horizon did not move: nothing more to forget
+        self._max_time = event_time
+        cutoff = event_time - self.horizon
         expiry, seen = self._expiry, self._seen
         while expiry and expiry[0][0] < cutoff:
             _, old = heapq.heappop(expiry)

@@ -49,7 +49,9 @@ class Watermark:
                 self.closed_until = edge
 
     def is_late(self, moment: datetime) -> bool:
-        return self.closed_until is not None and window_of(moment, self.size).end <= self.closed_until
+        closed = self.closed_until
+        # A moment at or after `closed_until` is in a window that ends after it: the cheap test first.
+        return closed is not None and moment < closed and window_of(moment, self.size).end <= closed
 
     def close_all(self) -> None:
         """Close every window up to and including the newest event's (end of a bounded run)."""

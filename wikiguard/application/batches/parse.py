@@ -158,7 +158,7 @@ def _utf8_column(payloads: Sequence[str]) -> pa.Array:
     """The payloads as a string column; null where one has no UTF-8 form (a lone surrogate)."""
     try:
         # From bytes, not str: pyarrow would leave a UTF-8 copy cached inside each str (see bronze).
-        return pa.array((payload.encode() for payload in payloads), pa.binary(), size=len(payloads)).view(_STR)
+        return pa.array([payload.encode() for payload in payloads], pa.binary()).view(_STR)
     except UnicodeEncodeError:
         return pa.array([_utf8(payload) for payload in payloads], pa.binary()).view(_STR)
 
