@@ -16,12 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import repeat
 from operator import contains, gt, itemgetter
-from typing import Any, NamedTuple, cast
+from typing import Any
 
 import attrs
 import pyarrow as pa
 
-from wikiguard.application.batches.frames import column_values
+from wikiguard.application.batches.tallies import window_shares
 from wikiguard.application.ports import Row, TableStore
 from wikiguard.application.quality_gate import quality_metrics_row, run_gate
 from wikiguard.application.tables import (
@@ -51,28 +51,6 @@ _TABLES = (
     (GOLD_QUARANTINE.name, "event_timestamp"),
     (QUALITY_METRICS.name, None),
 )
-
-
-class WindowEvent(NamedTuple):
-    """The silver columns window metrics count (a `SilverEvent` has them all)."""
-
-    canonical_entity: str
-    wiki: str
-    user_name: str
-    user_type: str
-    is_bot: bool
-    is_anonymous: bool
-    is_temporary_account: bool
-    event_type: str
-    is_revert: bool
-    bytes_changed: int
-    is_large_edit: bool
-    has_comment: bool
-    processing_lag_seconds: float
-    event_timestamp: datetime
-
-
-WINDOW_FIELDS = WindowEvent._fields
 
 
 @attrs.frozen
@@ -151,8 +129,9 @@ class GoldStage:
 
     def add_table(self, rows: pa.Table) -> None:
         """Count silver rows held as an Arrow table (the silver table's columns) in their windows."""
-        columns = [column_values(rows.column(name)) for name in WINDOW_FIELDS]
-        self.add(cast(Iterable[SilverEvent], map(WindowEvent._make, zip(*columns, strict=True))))
+        for share in window_shares(rows, self._settings.window):
+            if not self._open.add_tallies(share.start, share.entities, share.users, share.editing):
+                self.late_events += share.events
 
     def add_quality_failures(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Count silver quarantine rows against their window, entity and user.

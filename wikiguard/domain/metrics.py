@@ -8,9 +8,9 @@ rebuilt from the silver table in any order gives bit-identical rows. Outputs are
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import attrs
 
@@ -76,6 +76,93 @@ class _Counts:
             self.first = moment
         elif moment > self.last:
             self.last = moment
+
+
+    def merge(self, t: Tally) -> None:
+        """Add what `count` added up over other events of this key and window."""
+        self.total += t.total
+        self.edits += t.edits
+        self.new_pages += t.new_pages
+        self.categorize += t.categorize
+        self.logs += t.logs
+        self.reverts += t.reverts
+        self.anonymous += t.anonymous
+        self.bots += t.bots
+        self.bytes_sum += t.bytes_sum
+        self.large += t.large
+        self.commented += t.commented
+        self.lag_us += t.lag_us
+        if t.bytes_min < self.bytes_min:
+            self.bytes_min = t.bytes_min
+        if t.bytes_max > self.bytes_max:
+            self.bytes_max = t.bytes_max
+        if t.lag_max > self.lag_max:
+            self.lag_max = t.lag_max
+        if t.first < self.first:
+            self.first = t.first
+        if t.last > self.last:
+            self.last = t.last
+
+    def _start(self, t: Tally) -> None:
+        """Start from a tally (in place of a first event)."""
+        self.total = self.edits = self.new_pages = self.categorize = self.logs = self.reverts = 0
+        self.anonymous = self.bots = self.bytes_sum = self.large = self.commented = self.lag_us = 0
+        self.bytes_min, self.bytes_max, self.lag_max = t.bytes_min, t.bytes_max, t.lag_max
+        self.first, self.last = t.first, t.last
+        self.merge(t)
+
+
+class Tally(NamedTuple):
+    """What `_Counts.count` adds up over a group of events of one key in one window: the share of an
+    entity's or a user's metrics a batch engine sums column-wise. `tally` is the definition."""
+
+    total: int
+    edits: int
+    new_pages: int
+    categorize: int
+    logs: int
+    reverts: int
+    anonymous: int
+    bots: int
+    bytes_sum: int
+    bytes_min: int
+    bytes_max: int
+    large: int
+    commented: int
+    lag_us: int
+    lag_max: float
+    first: datetime
+    last: datetime
+
+
+def tally(events: Sequence[SilverEvent]) -> Tally:
+    """The tally of some events (at least one), as counting them one by one makes it."""
+    counts = _Counts(events[0])
+    for event in events:
+        counts.count(event)
+    return Tally(*(getattr(counts, name) for name in Tally._fields))
+
+
+@attrs.frozen
+class UserTally:
+    """A user's share of a window from a group of events: its tally and what the user is."""
+
+    user_name: str
+    user_type: str  # "Bot" when any of the events is a bot's
+    is_bot: bool  # any of the events is a bot's
+    is_anonymous: bool
+    is_temporary_account: bool
+    tally: Tally
+
+
+@attrs.frozen
+class Editing:
+    """One user edited one entity (on its wiki) in a window: what the unique-editor sets hold."""
+
+    entity: str
+    user_name: str
+    wiki: str
+    is_anonymous: bool
 
 
 class _EntityAcc(_Counts):
@@ -273,6 +360,40 @@ class WindowAccumulator:
             user = self.users[e.user_name] = _UserAcc(e)
         user.add(e)
 
+    def add_tallies(
+        self, entities: Iterable[tuple[str, str, Tally]], users: Iterable[UserTally], editing: Iterable[Editing]
+    ) -> None:
+        """Add a batch's share of this window: `(entity, wiki, tally)` per entity, a `UserTally` per user,
+        and every distinct `Editing`; the same rows as adding the batch's events one by one."""
+        for key, wiki, t in entities:
+            entity = self.entities.get(key)
+            if entity is None:
+                entity = self.entities[key] = _new(_EntityAcc)
+                entity._start(t)
+                entity.wiki, entity.editors, entity.anonymous_editors = wiki, set(), set()
+            else:
+                entity.merge(t)
+        for u in users:
+            user = self.users.get(u.user_name)
+            if user is None:
+                user = self.users[u.user_name] = _new(_UserAcc)
+                user._start(u.tally)
+                user.user_type, user.is_bot = u.user_type, u.is_bot
+                user.is_anonymous, user.is_temporary = u.is_anonymous, u.is_temporary_account
+                user.entities, user.wikis = set(), set()
+            else:
+                user.merge(u.tally)
+                if u.is_bot and not user.is_bot:
+                    user.is_bot, user.user_type = True, "Bot"
+        for e in editing:
+            entity = self.entities[e.entity]
+            entity.editors.add(e.user_name)
+            if e.is_anonymous:
+                entity.anonymous_editors.add(e.user_name)
+            user = self.users[e.user_name]
+            user.entities.add(e.entity)
+            user.wikis.add(e.wiki)
+
     def add_quality_failure(self, entity: str | None, user: str | None) -> None:
         """A silver-quarantined row of this window; counted on its entity and user when they have rows."""
         self.failed += 1
@@ -391,6 +512,21 @@ class OpenWindows:
         if acc is None:
             return False
         acc.add(e)
+        return True
+
+    def add_tallies(
+        self,
+        start: datetime,
+        entities: Iterable[tuple[str, str, Tally]],
+        users: Iterable[UserTally],
+        editing: Iterable[Editing],
+    ) -> bool:
+        """`WindowAccumulator.add_tallies` on the window starting at `start`; False (and not counted)
+        when that window is already closed."""
+        acc = self._accumulator(start)
+        if acc is None:
+            return False
+        acc.add_tallies(entities, users, editing)
         return True
 
     def add_quality_failure(self, moment: datetime, entity: str | None, user: str | None) -> bool:

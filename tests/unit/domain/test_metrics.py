@@ -13,13 +13,16 @@ from wikiguard.domain.allowlist import canonical_entity
 from wikiguard.domain.enrichment import enrich
 from wikiguard.domain.events import Change, parse_change
 from wikiguard.domain.metrics import (
+    Editing,
     EntityWindowMetrics,
     GlobalWindowMetrics,
     OpenWindows,
+    UserTally,
     UserWindowMetrics,
     WindowAccumulator,
     WindowRows,
     columns,
+    tally,
 )
 from wikiguard.domain.metrics import ratio as ratio_of
 from wikiguard.domain.windows import window_of
@@ -270,3 +273,46 @@ def test_finalize_gives_what_the_first_definition_gave(events, failures):
             assert type(made) is type(built) and attrs.evolve(made) == made
             # `columns` is asdict, and the values are the same objects' bits in the same order
             assert exactly(columns(made)) == exactly(attrs.asdict(built, recurse=False))
+
+
+def tallied(batches, size=timedelta(minutes=10)) -> list[WindowRows]:
+    """Rows from adding each batch's tallies per window (what the batch engine does)."""
+    windows = OpenWindows(size)
+    for batch in batches:
+        by_window = defaultdict(list)
+        for event in batch:
+            by_window[window_of(event.event_timestamp, size).start].append(event)
+        for start, inside in by_window.items():
+            by_entity, by_user = defaultdict(list), defaultdict(list)
+            for event in inside:
+                by_entity[event.canonical_entity].append(event)
+                by_user[event.user_name].append(event)
+            entities = [(key, group[0].wiki, tally(group)) for key, group in by_entity.items()]
+            users = [
+                UserTally(key, "Bot" if any(e.is_bot for e in group) else group[0].user_type,
+                          any(e.is_bot for e in group), group[0].is_anonymous, group[0].is_temporary_account,
+                          tally(group))
+                for key, group in by_user.items()
+            ]  # fmt: skip
+            editing = {Editing(e.canonical_entity, e.user_name, e.wiki, e.is_anonymous) for e in inside}
+            assert windows.add_tallies(start, entities, users, editing)
+    rows = [acc.finalize() for acc in windows.close(FAR_FUTURE)]
+    return [r for r in rows if r is not None]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(silver_events(), min_size=1, max_size=80), st.randoms(use_true_random=False))
+def test_tallies_of_batches_give_the_rows_their_events_give(events, rnd):
+    cuts = sorted(rnd.sample(range(len(events) + 1), k=min(len(events) + 1, rnd.randint(0, 4))))
+    batches = [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)], strict=True)]
+
+    assert tallied(batches) == finalized(events)
+
+
+def test_tallies_skip_a_closed_window():
+    windows = OpenWindows(timedelta(minutes=10))
+    windows.close(BASE_TIME + timedelta(minutes=10))
+    event = silver_event(at=BASE_TIME)
+
+    assert not windows.add_tallies(BASE_TIME, [("enwiki:Earth", "enwiki", tally([event]))], [], [])
+    assert len(windows) == 0
