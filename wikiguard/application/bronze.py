@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 import attrs
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -23,7 +21,6 @@ from wikiguard.application.ports import Row, SourceRecord
 from wikiguard.application.quality_gate import quarantine_row, run_table_gate
 from wikiguard.application.tables import BRONZE_EVENTS
 from wikiguard.domain.allowlist import Allowlist
-from wikiguard.domain.events import Rejection
 from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleSet
 
 BRONZE_WRITER = "bronze"
@@ -39,18 +36,6 @@ class BronzeBatch:
     read: int
     filtered_out: int
     canaries: int
-
-
-def decode_payload(payload: str) -> Any | Rejection:
-    """The JSON value of a payload, or a rejection naming why it is not JSON."""
-    if not payload or payload.isspace():  # what `not payload.strip()` says, without copying the payload
-        return Rejection(("empty_payload",))
-    try:
-        # Decoded from bytes: given a str, orjson leaves a UTF-8 copy cached inside it (CPython keeps
-        # it with the string), and the payload lives until its batch is written: 1 kB per event.
-        return orjson.loads(payload.encode())
-    except (orjson.JSONDecodeError, UnicodeEncodeError):  # lone surrogates: orjson refuses them too
-        return Rejection(("invalid_json",))
 
 
 @attrs.define

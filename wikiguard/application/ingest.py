@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 import attrs
 
-from wikiguard.application.bronze import decode_payload
+from wikiguard.application.batches.parse import decode_payload
 from wikiguard.application.ports import (
     AcknowledgingChangeSource,
     Clock,

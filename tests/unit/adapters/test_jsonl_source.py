@@ -6,7 +6,7 @@ import pytest
 
 from wikiguard.adapters.files import JsonLinesChangeSource
 from wikiguard.adapters.files.jsonl_source import RecordingFileError
-from wikiguard.application.bronze import decode_payload
+from wikiguard.application.batches.parse import decode_payload
 from wikiguard.application.ports import ChangeSource
 from wikiguard.domain.events import Change, Rejection, parse_change
 

@@ -24,7 +24,7 @@ from wikiguard.adapters.spark.domain_functions import (
     bronze_parser,
     silver_enricher,
 )
-from wikiguard.application.bronze import decode_payload
+from wikiguard.application.batches.parse import decode_payload
 from wikiguard.domain.allowlist import Allowlist, Entity
 from wikiguard.domain.enrichment import enrich
 from wikiguard.domain.events import Change, Rejection, parse_change

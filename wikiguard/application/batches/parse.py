@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
@@ -122,12 +124,21 @@ def _parse_part(payloads: Sequence[str]) -> ParsedBatch:
     return ParsedBatch(array, changes, rejections, _plain(is_canary))
 
 
+def decode_payload(payload: str) -> Any | Rejection:
+    """The JSON value of a payload, or a rejection naming why it is not JSON."""
+    if not payload or payload.isspace():  # what `not payload.strip()` says, without copying the payload
+        return Rejection(("empty_payload",))
+    try:
+        # Decoded from bytes: given a str, orjson leaves a UTF-8 copy cached inside it (CPython keeps
+        # it with the string), and the payload lives until its batch is written: 1 kB per event.
+        return orjson.loads(payload.encode())
+    except (orjson.JSONDecodeError, UnicodeEncodeError):  # lone surrogates: orjson refuses them too
+        return Rejection(("invalid_json",))
+
+
 def _parse_one(payload: str) -> Change | Rejection:
     """The per-event definition `parse_payloads` follows, and the one thing it adds: an integer that
     int64 cannot hold (orjson gives ints up to 2**64 - 1) is damage, said as `parse_any` says damage."""
-    # Imported here: bronze imports this module (decode_payload would belong here, beside its batch form).
-    from wikiguard.application.bronze import decode_payload
-
     value = decode_payload(payload)
     parsed = value if isinstance(value, Rejection) else parse_change(value)
     if isinstance(parsed, Rejection):

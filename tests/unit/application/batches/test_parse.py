@@ -19,8 +19,13 @@ from hypothesis import strategies as st
 from tests.strategies import damaged_events, json_values, raw_events, titles
 from wikiguard.application.batches import parse
 from wikiguard.application.batches.enrich import CHANGE_SCHEMA
-from wikiguard.application.batches.parse import PYTHON_WHITESPACE, ParsedBatch, match_entities, parse_payloads
-from wikiguard.application.bronze import decode_payload
+from wikiguard.application.batches.parse import (
+    PYTHON_WHITESPACE,
+    ParsedBatch,
+    decode_payload,
+    match_entities,
+    parse_payloads,
+)
 from wikiguard.domain.allowlist import Allowlist, AllowlistError, Entity
 from wikiguard.domain.events import Change, Rejection, parse_change
 
