@@ -31,14 +31,14 @@ class _Transaction(Transaction):
     which only grow, and the models are immutable, so one copy per state serves every reader.
     """
 
-    _memo: tuple[tuple[int, int], TableMetadata] | None = None
+    _memo: tuple[TableMetadata, int, TableMetadata] | None = None  # (base, updates staged, result)
 
     @property
     def table_metadata(self) -> TableMetadata:
-        state = (id(self._table.metadata), len(self._updates))
-        if self._memo is None or self._memo[0] != state:
-            self._memo = (state, super().table_metadata)
-        return self._memo[1]
+        base, staged, memo = self._table.metadata, len(self._updates), self._memo
+        if memo is None or memo[0] is not base or memo[1] != staged:
+            memo = self._memo = (base, staged, super().table_metadata)
+        return memo[2]
 
 
 def append(table: Table, data: pa.Table, snapshot_properties: dict[str, str]) -> None:
