@@ -7,7 +7,7 @@ gets a verdict (SUCCESS / WARNING / CRITICAL) that is written to `quality_metric
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -36,7 +36,6 @@ def run_gate(
     thresholds: GateThresholds,
     upstream_failures: Mapping[str, int] | None = None,
     upstream_passed: int = 0,
-    record_of: Callable[[Row], str] | None = None,
 ) -> GateResult:
     """Split `rows` into those that pass and quarantine rows for those that do not."""
     per_row, quality = rules.evaluate(
@@ -53,8 +52,7 @@ def run_gate(
         if not reasons:
             passed.append(row)
             continue
-        record = record_of(row) if record_of else to_json(row)
-        quarantined.append(_refused(rules.layer, row, reasons, record, batch_id=batch_id, at=reference))
+        quarantined.append(_refused(rules.layer, row, reasons, to_json(row), batch_id=batch_id, at=reference))
     return GateResult(passed, quarantined, quality)
 
 

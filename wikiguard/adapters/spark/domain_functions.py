@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wikiguard.application.batches.enrich import enrich_batch
+from wikiguard.application.batches.frames import plain
 from wikiguard.application.batches.parse import match_entities, parse_payloads
 from wikiguard.application.tables import SILVER_EVENTS
 from wikiguard.domain.allowlist import Allowlist
@@ -86,7 +87,7 @@ def bronze_parser(allowlist: Allowlist) -> Callable[[Iterable[pa.RecordBatch]], 
                 "event_timestamp": pc.if_else(kept, changes.column("event_timestamp"), None),
                 "parse_reasons": pa.array(reasons, pa.list_(pa.string())),
             }
-            arrays = list(batch.columns) + [_plain(out[name]).cast(kind) for name, kind, _ in PARSED_FIELDS]
+            arrays = list(batch.columns) + [plain(out[name]).cast(kind) for name, kind, _ in PARSED_FIELDS]
             names = list(batch.schema.names) + [name for name, _, _ in PARSED_FIELDS]
             yield pa.RecordBatch.from_arrays(arrays, names=names)
 
@@ -122,7 +123,3 @@ def silver_enricher(
             )
 
     return run
-
-
-def _plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

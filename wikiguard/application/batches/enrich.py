@@ -18,7 +18,7 @@ import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wikiguard.application.batches.frames import ARROW_TYPES, TIMESTAMP
+from wikiguard.application.batches.frames import ARROW_TYPES, TIMESTAMP, plain
 from wikiguard.application.tables import SILVER_EVENTS
 from wikiguard.domain.enrichment import (
     _REVERT,
@@ -188,23 +188,23 @@ def _decide_in_python(
     base: pa.Array, undecided: pa.Array, values: pa.ChunkedArray, decide: typing.Callable[[str], bool]
 ) -> pa.Array:
     """`base`, with the rows where `undecided` holds replaced by `decide(value)`."""
-    undecided = _plain(undecided)
+    undecided = plain(undecided)
     texts: list[str] = values.filter(undecided).to_pylist()
     decided = pa.array([decide(text) for text in texts], pa.bool_())
-    return pc.replace_with_mask(_plain(base), undecided, decided)
+    return pc.replace_with_mask(plain(base), undecided, decided)
 
 
 def _seconds_between(start: pa.ChunkedArray, end: pa.Array) -> pa.Array:
     """`(end - start).total_seconds()`: integer microseconds / 10**6, which Python divides correctly
     rounded, as IEEE division of two doubles is whenever the microseconds are exact as a double."""
-    micros = _plain(pc.subtract_checked(end, start).cast(pa.int64()))
+    micros = plain(pc.subtract_checked(end, start).cast(pa.int64()))
     seconds = pc.divide(micros.cast(pa.float64(), safe=False), float(_MICROS))  # inexact ones replaced below
     inexact = pc.or_(_at_least(micros, _EXACT_FLOAT + 1), _at_most(micros, -_EXACT_FLOAT - 1))
     if not pc.any(inexact).as_py():
         return seconds
     # Over 285 years apart: Python's own division of the integers.
     exact = pa.array([m / _MICROS for m in micros.filter(inexact).to_pylist()], pa.float64())
-    return pc.replace_with_mask(_plain(seconds), _plain(inexact), exact)
+    return pc.replace_with_mask(plain(seconds), plain(inexact), exact)
 
 
 def _at_least(values: pa.Array, bound: int) -> pa.Array:
@@ -223,7 +223,3 @@ def _at_most(values: pa.Array, bound: int) -> pa.Array:
     if bound < _INT64_MIN:
         return pa.repeat(False, len(values))
     return pc.less_equal(values, pa.scalar(bound, pa.int64()))
-
-
-def _plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

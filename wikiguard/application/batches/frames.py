@@ -23,6 +23,11 @@ def arrow_schema(spec: TableSpec, exclude: Sequence[str] = ()) -> pa.Schema:
     return pa.schema([(c.name, ARROW_TYPES[c.type]) for c in spec.columns if c.name not in exclude])
 
 
+def plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (a chunked one combined)."""
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from wikiguard.application.batches.enrich import CHANGE_SCHEMA
-from wikiguard.application.batches.frames import TIMESTAMP
+from wikiguard.application.batches.frames import TIMESTAMP, plain
 from wikiguard.domain.allowlist import Allowlist
 from wikiguard.domain.events import CANARY_DOMAIN, KNOWN_TYPES, Change, Rejection, parse_change, parse_time
 
@@ -121,7 +121,7 @@ def _parse_part(payloads: Sequence[str]) -> ParsedBatch:
     if not pc.all(taken).as_py():
         changes, rejections = _with_the_others(payloads, changes, pc.invert(taken))
     is_canary = pc.fill_null(pc.equal(changes.column("meta_domain"), CANARY_DOMAIN), False)
-    return ParsedBatch(array, changes, rejections, _plain(is_canary))
+    return ParsedBatch(array, changes, rejections, plain(is_canary))
 
 
 def decode_payload(payload: str) -> Any | Rejection:
@@ -287,7 +287,7 @@ def _well_formed(read: pa.Table) -> tuple[pa.Table, pa.Array]:
         ],
     )
     changes = pa.Table.from_arrays([values[f.name] for f in CHANGE_SCHEMA], schema=CHANGE_SCHEMA)
-    return changes, _plain(pc.fill_null(accepted, False))
+    return changes, plain(pc.fill_null(accepted, False))
 
 
 def _times(values: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -328,7 +328,7 @@ def _with_the_others(
 
 def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, list[str]]:
     """Each value's index among the distinct values (int64, null for null), and those values."""
-    encoded = pc.dictionary_encode(_plain(values))
+    encoded = pc.dictionary_encode(plain(values))
     return encoded.indices.cast(_INT), encoded.dictionary.to_pylist()
 
 
@@ -342,7 +342,3 @@ def _mask(size: int, rows: list[int]) -> pa.Array:
 
 def _nulls(schema: pa.Schema, rows: int) -> pa.Table:
     return pa.Table.from_arrays([pa.nulls(rows, f.type) for f in schema], schema=schema)
-
-
-def _plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
