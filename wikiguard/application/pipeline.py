@@ -11,6 +11,7 @@ import functools
 import gc
 import heapq
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -180,22 +181,26 @@ class EmbeddedPipeline:
 
     # -- batches --------------------------------------------------------------------------
     def _batches(self, records: Iterator[SourceRecord], deadline: float | None) -> Iterator[list[SourceRecord]]:
+        """Batches of `batch_rows` records, or of what `batch_seconds` brought; the last one ends at
+        `max_events`, at the deadline or when the run is stopped. Runs once per record: its tests are
+        one clock reading and a few comparisons."""
         settings = self.settings
+        monotonic = time.monotonic
+        limit = math.inf if settings.max_events is None else settings.max_events
+        end = math.inf if deadline is None else deadline
+        rows, seconds = settings.batch_rows, settings.batch_seconds
         batch: list[SourceRecord] = []
-        opened = time.monotonic()
+        due = min(monotonic() + seconds, end)  # when the open batch goes, by the clock
         for taken, record in enumerate(records, start=1):
             batch.append(record)
-            now = time.monotonic()
-            done = (
-                self._stopping
-                or (settings.max_events is not None and taken >= settings.max_events)
-                or (deadline is not None and now >= deadline)
-            )
-            if done or len(batch) >= settings.batch_rows or now - opened >= settings.batch_seconds:
+            now = monotonic()
+            if now >= due or len(batch) >= rows or taken >= limit or self._stopping:
+                done = self._stopping or taken >= limit or now >= end
                 yield batch
-                batch, opened = [], time.monotonic()
-            if done:
-                break
+                if done:
+                    return
+                batch = []
+                due = min(monotonic() + seconds, end)
         if batch:
             yield batch
 

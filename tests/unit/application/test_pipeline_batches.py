@@ -1,0 +1,77 @@
+"""How the embedded pipeline cuts the source into batches: by rows, by time, at max_events, on stop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+
+from tests.unit.application.test_replay import NOW, SILVER, WATCHED, Clock, ListSource, new_store, stream
+from wikiguard.adapters.memory.alert_sink import InMemoryAlertSink
+from wikiguard.application.alerting import Alerting
+from wikiguard.application.bronze import BronzeStage
+from wikiguard.application.gold import GoldSettings, GoldStage
+from wikiguard.application.pipeline import EmbeddedPipeline, PipelineSettings, RunSummary
+from wikiguard.application.ports import ChangeSource, SourceRecord
+from wikiguard.application.silver import SilverStage
+from wikiguard.domain.rulesets import BRONZE_RULES, SILVER_RULES
+
+
+def pipeline(source: ChangeSource, settings: PipelineSettings) -> EmbeddedPipeline:
+    store, clock = new_store(), Clock(NOW)
+    return EmbeddedPipeline(
+        source=source, store=store, bronze=BronzeStage(lambda: WATCHED, BRONZE_RULES),
+        silver=SilverStage(SILVER_RULES, SILVER), gold=GoldStage(store, GoldSettings()),
+        alerting=Alerting(sinks={"memory": InMemoryAlertSink()}, clock=clock, history=store),
+        clock=clock, settings=settings,
+    )  # fmt: skip
+
+
+def run(source: ChangeSource, **settings: object) -> RunSummary:
+    return pipeline(source, PipelineSettings(**settings)).run()  # type: ignore[arg-type]
+
+
+RECORDS = stream(n=50)  # 50 edits with redeliveries, a late event and a broken line: 57 records
+
+
+def test_batches_hold_batch_rows_records_and_the_last_one_the_rest() -> None:
+    summary = run(ListSource(RECORDS), batch_rows=20)
+
+    assert (summary.read, summary.batches) == (len(RECORDS), 3)  # 20 + 20 + 17
+    assert summary.balanced
+
+
+def test_max_events_ends_the_run_in_the_middle_of_a_batch() -> None:
+    summary = run(ListSource(RECORDS), batch_rows=20, max_events=25)
+
+    assert (summary.read, summary.batches) == (25, 2)  # 20 + 5
+
+
+class SlowSource(ListSource):
+    def records(self, resume: Mapping[str, int]) -> Iterator[SourceRecord]:
+        for record in super().records(resume):
+            time.sleep(0.01)
+            yield record
+
+
+def test_a_slow_source_is_cut_by_batch_seconds() -> None:
+    summary = run(SlowSource(RECORDS[:20]), batch_rows=1000, batch_seconds=0.045)
+
+    assert summary.read == 20
+    assert 3 <= summary.batches <= 10  # ~5 records per 45 ms batch
+
+
+def test_stop_ends_the_run_after_the_record_being_read() -> None:
+    source = ListSource(RECORDS)
+    engine = pipeline(source, PipelineSettings(batch_rows=1000))
+    original = source.records
+
+    def stopping(resume: Mapping[str, int]) -> Iterator[SourceRecord]:
+        for n, record in enumerate(original(resume), start=1):
+            if n == 12:
+                engine._stopping = True  # what stop() sets, without closing the list source
+            yield record
+
+    source.records = stopping  # type: ignore[method-assign]
+    summary = engine.run()
+
+    assert (summary.read, summary.batches) == (12, 1)
