@@ -14,8 +14,6 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from itertools import repeat
-from operator import contains, gt, itemgetter
 from typing import Any
 
 import attrs
@@ -37,7 +35,7 @@ from wikiguard.domain.anomalies import Anomaly, AnomalyConfig, Scope, anomaly_of
 from wikiguard.domain.baselines import BaselineBook, judge_window
 from wikiguard.domain.enrichment import SilverEvent
 from wikiguard.domain.metrics import OpenWindows, WindowRows
-from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleKind, RuleSet
+from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleSet
 from wikiguard.domain.rulesets import GOLD_RULES
 from wikiguard.domain.windows import DEFAULT_WINDOW, Window
 
@@ -237,7 +235,7 @@ def commit_windows(
     """
     rules = settings.rules
     tables: dict[Scope, list[dict[str, Any]]] = {Scope.ENTITY: [], Scope.USER: [], Scope.GLOBAL: []}
-    # Rows not proven clean by `_clean`, per scope: the only ones the gate has to judge row by row.
+    # Rows not proven clean by `RuleSet.proves_clean`, per scope: the only ones the gate has to judge row by row.
     doubtful: dict[Scope, list[dict[str, Any]]] = {Scope.ENTITY: [], Scope.USER: [], Scope.GLOBAL: []}
     clean = 0
     for rows in windows:
@@ -252,7 +250,7 @@ def commit_windows(
                 row["aggregation_timestamp"] = now
                 row["batch_id"] = batch_id
             tables[scope].extend(scope_rows)
-            if _clean(rules, scope_rows):
+            if rules.proves_clean(scope_rows):
                 kept[scope] = scope_rows
                 clean += len(scope_rows)
             else:
@@ -294,47 +292,6 @@ def commit_windows(
         windows=tuple(rows.window for rows in windows),
         quarantined=len(gate.quarantined),
     )
-
-
-def _clean(rules: RuleSet, rows: Sequence[Row]) -> bool:
-    """True when no row breaks any rule of `rules` (blocking or not), shown a column at a time in C
-    (min, max, all, `in`) instead of one rule call per row; False when some row might, or when a rule
-    is not of a kind this knows (UNIQUE among them: it judges the whole batch, not rows).
-
-    `rows` are one scope of one window: they share their columns. What is proven per kind:
-    NOT_NULL: no value is None or "". RANGE: no value below `min` or above `max`, from the column's
-    min and max (a None or a value that does not compare with the bounds raises: not proven).
-    GREATER_THAN: every `column > other_column` is true.
-    """
-    if not rows:
-        return True
-    first = rows[0]
-    try:
-        for rule in rules.rules:
-            kind = rule.kind
-            if rule.column not in first:
-                if kind is not RuleKind.RANGE or any(map(contains, rows, repeat(rule.column))):
-                    return False
-                continue  # absent everywhere: a RANGE rule passes a row without its column
-            values = list(map(itemgetter(rule.column), rows))
-            if kind is RuleKind.RANGE:
-                # min() keeps a NaN it starts with and skips every later one (no comparison with a
-                # NaN is true), so "not >=" (and "not <=") also refuses a column that starts with one.
-                if rule.min is not None and not min(values) >= rule.min:
-                    return False
-                if rule.max is not None and not max(values) <= rule.max:
-                    return False
-            elif kind is RuleKind.NOT_NULL:
-                if None in values or "" in values:
-                    return False
-            elif kind is RuleKind.GREATER_THAN and rule.other_column in first:
-                if not all(map(gt, values, map(itemgetter(rule.other_column), rows))):
-                    return False
-            else:
-                return False
-    except (KeyError, TypeError):  # a row without the column, a None or a value that does not compare
-        return False
-    return True
 
 
 def write_closed(

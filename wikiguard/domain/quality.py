@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import compress, repeat
+from operator import contains, gt, itemgetter
 from typing import Any
 
 import attrs
@@ -253,6 +254,46 @@ class RuleSet:
     def reasons(self, row: Mapping[str, Any], reference: datetime) -> list[str]:
         """The names of the blocking rules this row breaks; empty when it passes."""
         return [name for name, check in self._blocking if check(row, reference)]
+
+    def proves_clean(self, rows: Sequence[Mapping[str, Any]]) -> bool:
+        """True when no row breaks any rule of this set (blocking or not), shown a column at a time in C
+        (min, max, all, `in`) instead of one rule call per row; False when some row might, or when a rule
+        is not of a kind this knows (UNIQUE among them: it judges the whole batch, not rows).
+
+        `rows` share their columns (gold: one scope of one window). What is proven per kind:
+        NOT_NULL: no value is None or "". RANGE: no value below `min` or above `max`, from the column's
+        min and max (a None or a value that does not compare with the bounds raises: not proven).
+        GREATER_THAN: every `column > other_column` is true.
+        """
+        if not rows:
+            return True
+        first = rows[0]
+        try:
+            for rule in self.rules:
+                kind = rule.kind
+                if rule.column not in first:
+                    if kind is not RuleKind.RANGE or any(map(contains, rows, repeat(rule.column))):
+                        return False
+                    continue  # absent everywhere: a RANGE rule passes a row without its column
+                values = list(map(itemgetter(rule.column), rows))
+                if kind is RuleKind.RANGE:
+                    # min() keeps a NaN it starts with and skips every later one (no comparison with a
+                    # NaN is true), so "not >=" (and "not <=") also refuses a column that starts with one.
+                    if rule.min is not None and not min(values) >= rule.min:
+                        return False
+                    if rule.max is not None and not max(values) <= rule.max:
+                        return False
+                elif kind is RuleKind.NOT_NULL:
+                    if None in values or "" in values:
+                        return False
+                elif kind is RuleKind.GREATER_THAN and rule.other_column in first:
+                    if not all(map(gt, values, map(itemgetter(rule.other_column), rows))):
+                        return False
+                else:
+                    return False
+        except (KeyError, TypeError):  # a row without the column, a None or a value that does not compare
+            return False
+        return True
 
     def evaluate(
         self,

@@ -17,7 +17,6 @@ from wikiguard.application.gold import (
     GoldResult,
     GoldSettings,
     GoldStage,
-    _clean,
     commit_windows,
     write_closed,
 )
@@ -344,12 +343,12 @@ ROW = {"window_start": BASE_TIME, "window_end": BASE_TIME + SIZE, "total_events"
 @example([ROW, ROW], [(1, "entity", "")], set(), {EXTRA_RULES[3]})
 def test_rows_proven_clean_break_no_rule(rows, odd, absent, extra):
     """Rows mostly as gold writes them, with a few odd cells (None, NaN, inf, text, bools, datetimes)
-    and columns some rows lack: whatever `_clean` passes, no rule (blocking or not) refuses."""
+    and columns some rows lack: whatever `RuleSet.proves_clean` passes, no rule (blocking or not) refuses."""
     rows = [{c: v for c, v in row.items() if c not in absent or i % 2} for i, row in enumerate(rows)]
     for index, column, value in odd:
         rows[index % len(rows)][column] = value
     rules = RuleSet("gold", (*GOLD_RULES.rules, *sorted(extra, key=lambda r: r.name)))
-    if _clean(rules, rows):
+    if rules.proves_clean(rows):
         assert not any(rule.failed_by(row, NOW) for rule in rules.rules for row in rows)
         assert not any(rule.kind is RuleKind.UNIQUE for rule in rules.rules)  # a batch rule: never shortcut
 
@@ -362,7 +361,7 @@ def test_judged_rows_are_proven_clean():
         feed(stage, store, events)
         result = close(stage, w)
         for rows in (result.entity_rows, result.user_rows, result.global_rows):
-            assert _clean(GOLD_RULES, rows)
+            assert GOLD_RULES.proves_clean(rows)
 
 
 def reference_commit_windows(store, settings, book, windows, closed_until, *, batch_id, now, engine):
