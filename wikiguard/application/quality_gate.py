@@ -13,8 +13,9 @@ from typing import Any
 
 import attrs
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from wikiguard.application.batches.frames import rows_of
+from wikiguard.application.batches.frames import marked, rows_of
 from wikiguard.application.batches.gate import evaluate_batch
 from wikiguard.application.ports import Row
 from wikiguard.domain.quality import BatchQuality, GateThresholds, RuleSet
@@ -93,7 +94,7 @@ def run_table_gate(
     for index, row in zip(indices, rows_of(table.take(pa.array(indices, pa.int64()))), strict=True):
         record = str(row[record_column]) if record_column else to_json(row)
         quarantined.append(_refused(rules.layer, row, failing[index], record, batch_id=batch_id, at=reference))
-    kept = pa.array([i not in failing for i in range(table.num_rows)], pa.bool_())
+    kept = pc.invert(marked(table.num_rows, failing))
     return TableGateResult(table.filter(kept), quarantined, quality, kept)
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wikiguard.application.batches.enrich import enrich_batch
-from wikiguard.application.batches.frames import plain
+from wikiguard.application.batches.frames import marked, plain
 from wikiguard.application.batches.parse import match_entities, parse_payloads
 from wikiguard.application.tables import SILVER_EVENTS
 from wikiguard.domain.allowlist import Allowlist
@@ -76,10 +76,10 @@ def bronze_parser(allowlist: Allowlist) -> Callable[[Iterable[pa.RecordBatch]], 
             reasons: list[list[str] | None] = [None] * len(payloads)
             for row, rejection in parsed.rejections.items():
                 meta_id[row], reasons[row] = rejection.meta_id, list(rejection.reasons)
-            rejected = [row in parsed.rejections for row in range(len(payloads))]
-            kept = pc.invert(pc.or_(pa.array(rejected, pa.bool_()), parsed.is_canary))
+            rejected = marked(len(payloads), parsed.rejections)
+            kept = pc.invert(pc.or_(rejected, parsed.is_canary))
             out = {
-                "outcome": pc.if_else(pa.array(rejected, pa.bool_()), REJECTED, outcome),
+                "outcome": pc.if_else(rejected, REJECTED, outcome),
                 "meta_id": pa.array(meta_id, pa.string()),
                 "canonical_entity": entity,
                 "wiki": pc.if_else(kept, changes.column("wiki"), None),

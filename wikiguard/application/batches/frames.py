@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,14 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 def arrow_schema(spec: TableSpec, exclude: Sequence[str] = ()) -> pa.Schema:
     """The table's columns as an Arrow schema (every field nullable: required is checked on write)."""
     return pa.schema([(c.name, ARROW_TYPES[c.type]) for c in spec.columns if c.name not in exclude])
+
+
+def marked(size: int, rows: Iterable[int]) -> pa.Array:
+    """A bool column of `size` rows, true in `rows`."""
+    flags = bytearray(size)
+    for row in rows:
+        flags[row] = 1
+    return pa.Array.from_buffers(pa.uint8(), size, [None, pa.py_buffer(flags)]).cast(pa.bool_())
 
 
 def plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from wikiguard.application.batches.enrich import CHANGE_SCHEMA
-from wikiguard.application.batches.frames import TIMESTAMP, plain
+from wikiguard.application.batches.frames import TIMESTAMP, marked, plain
 from wikiguard.domain.allowlist import Allowlist
 from wikiguard.domain.events import CANARY_DOMAIN, KNOWN_TYPES, Change, Rejection, parse_change, parse_time
 
@@ -194,7 +194,7 @@ def _readable(payloads: Sequence[str], array: pa.Array) -> pa.Array:
         if payloads[row].count("{") + payloads[row].count("[") > _ORJSON_MAX_DEPTH
     ]  # fmt: skip
     if deep:
-        readable = pc.replace_with_mask(readable, _mask(len(array), deep), False)
+        readable = pc.replace_with_mask(readable, marked(len(array), deep), False)
     return readable
 
 
@@ -330,14 +330,6 @@ def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, list[str]]:
     """Each value's index among the distinct values (int64, null for null), and those values."""
     encoded = pc.dictionary_encode(plain(values))
     return encoded.indices.cast(_INT), encoded.dictionary.to_pylist()
-
-
-def _mask(size: int, rows: list[int]) -> pa.Array:
-    """A bool column, true in `rows`."""
-    marked = bytearray(size)
-    for row in rows:
-        marked[row] = 1
-    return pa.Array.from_buffers(pa.uint8(), size, [None, pa.py_buffer(marked)]).cast(_BOOL)
 
 
 def _nulls(schema: pa.Schema, rows: int) -> pa.Table:
