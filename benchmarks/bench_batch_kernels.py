@@ -15,8 +15,6 @@ Each batch result is first checked against the per-event one.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ import attrs
 import orjson
 import pyarrow as pa
 
-from benchmarks.cpu import one_core
+from benchmarks.cpu import one_core, rounds
 from wikiguard.application.batches.enrich import CHANGE_SCHEMA, enrich_batch
 from wikiguard.application.batches.frames import TIMESTAMP, arrow_schema, rows_of
 from wikiguard.application.batches.gate import evaluate_batch
@@ -39,17 +37,6 @@ from wikiguard.domain.rulesets import BRONZE_RULES, SILVER_RULES
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wikimedia"
 RECORDING = DATA / "yearfunla_wikiMedia_stream_monitor__recentchange_raw.jsonl"
 BATCH_ID = "bench"
-
-
-def rounds(runs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
-    """The least CPU seconds of each run over `repeat` rounds."""
-    least = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeat):
-        for name, run in runs.items():
-            started = time.process_time()
-            run()
-            least[name] = min(least[name], time.process_time() - started)
-    return least
 
 
 def bronze_row(change: Change, record: SourceRecord, entity: str) -> dict[str, Any]:

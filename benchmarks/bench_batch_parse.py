@@ -14,16 +14,13 @@ busy machine weighs on all of them alike), for:
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pyarrow.compute as pc
 
-from benchmarks.cpu import one_core
+from benchmarks.cpu import one_core, rounds
 from wikiguard.application.batches import parse
-from wikiguard.application.bronze import decode_payload
+from wikiguard.application.batches.parse import decode_payload
 from wikiguard.domain.allowlist import Allowlist, Entity
 from wikiguard.domain.events import Change, Rejection, parse_change
 
@@ -37,17 +34,6 @@ def per_event(payloads: list[str]) -> list[Change | Rejection]:
         value = decode_payload(payload)
         results.append(value if isinstance(value, Rejection) else parse_change(value))
     return results
-
-
-def rounds(runs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
-    """The least CPU seconds of each run over `repeat` rounds."""
-    least = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeat):
-        for name, run in runs.items():
-            started = time.process_time()
-            run()
-            least[name] = min(least[name], time.process_time() - started)
-    return least
 
 
 def main() -> None:
