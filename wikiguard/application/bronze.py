@@ -73,7 +73,7 @@ class BronzeStage:
         everything = pc.all(watched).as_py()  # the usual case: no copy of the raw events
         if not everything:
             candidates = candidates.filter(watched)
-        valid_count = pc.sum(valid).as_py() or 0
+        filtered = (pc.sum(valid).as_py() or 0) - candidates.num_rows  # valid, not canaries, not watched
         gate = run_table_gate(
             self.rules,
             candidates,
@@ -81,7 +81,7 @@ class BronzeStage:
             reference=now,
             thresholds=self.thresholds,
             upstream_failures=upstream,
-            upstream_passed=valid_count - candidates.num_rows,
+            upstream_passed=filtered + canaries,
             record_column="event_data",
         )
         kept = changes if everything else changes.filter(watched)
@@ -93,7 +93,7 @@ class BronzeStage:
             quarantined=rejected + gate.quarantined,
             quality=gate.quality,
             read=len(records),
-            filtered_out=valid_count - candidates.num_rows,
+            filtered_out=filtered,
             canaries=canaries,
         )
 
