@@ -20,24 +20,31 @@ from pyiceberg.io.pyarrow import _determine_partitions, bin_pack_arrow_table, wr
 from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
 from pyiceberg.table import Table, TableProperties, Transaction, WriteTask
 from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.update import TableUpdate
 from pyiceberg.utils.properties import property_as_bool, property_as_int
+
+from wikiguard.adapters.iceberg.catalog import updated_metadata
 
 
 class _Transaction(Transaction):
-    """pyiceberg's transaction, with `table_metadata` worked out once per state of its updates.
+    """pyiceberg's transaction, with `table_metadata` worked out once per state, without a deep copy.
 
-    pyiceberg rebuilds it on every read (a deep copy of the whole table metadata, ~20 reads per append:
-    three quarters of a commit's time). It is a function of the table's metadata and the updates staged,
-    which only grow, and the models are immutable, so one copy per state serves every reader.
+    pyiceberg rebuilds it on every read (~20 reads per append) and ends each rebuild with a deep copy of
+    the whole table metadata, most of a commit's time. It is a function of the table's metadata and the
+    updates staged; both are immutable and replaced, never changed, when they move on (the updates are
+    a tuple that `_stage` and a retry's `_rebuild_snapshot_updates` reassign). So it is worked out once
+    per (metadata, updates) pair, by `updated_metadata`, which skips the copy (see `catalog` for why
+    sharing parts with the table's metadata is safe).
     """
 
-    _memo: tuple[TableMetadata, int, TableMetadata] | None = None  # (base, updates staged, result)
+    # (table metadata, updates staged, the result)
+    _memo: tuple[TableMetadata, tuple[TableUpdate, ...], TableMetadata] | None = None
 
     @property
     def table_metadata(self) -> TableMetadata:
-        base, staged, memo = self._table.metadata, len(self._updates), self._memo
-        if memo is None or memo[0] is not base or memo[1] != staged:
-            memo = self._memo = (base, staged, super().table_metadata)
+        base, updates, memo = self._table.metadata, self._updates, self._memo
+        if memo is None or memo[0] is not base or memo[1] is not updates:
+            memo = self._memo = (base, updates, updated_metadata(base, updates))
         return memo[2]
 
 
@@ -46,7 +53,9 @@ def append(table: Table, data: pa.Table, snapshot_properties: dict[str, str]) ->
     with _Transaction(table) as transaction:
         metadata = transaction.table_metadata
         merge = property_as_bool(
-            metadata.properties, TableProperties.MANIFEST_MERGE_ENABLED, TableProperties.MANIFEST_MERGE_ENABLED_DEFAULT
+            metadata.properties,
+            TableProperties.MANIFEST_MERGE_ENABLED,
+            TableProperties.MANIFEST_MERGE_ENABLED_DEFAULT,
         )
         update = transaction.update_snapshot(snapshot_properties=snapshot_properties)
         with update.merge_append() if merge else update.fast_append() as files:
