@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from itertools import compress
 
 import attrs
 import pyarrow as pa
@@ -65,19 +66,23 @@ class SilverStage:
     def process(self, bronze: pa.Table, changes: pa.Table, *, batch_id: str, now: datetime) -> SilverBatch:
         """`bronze`: bronze_events rows in arrival order; `changes`: the parsed change of each (same order)."""
         settings = self.settings
-        is_new, is_late, observe = self.dedup.is_new, self.watermark.is_late, self.watermark.observe
         moments = column_values(changes.column("event_timestamp"))
+        # Dedup first for the whole batch: its answers do not depend on the watermark's.
+        fresh = self.dedup.are_new(changes.column("meta_id").to_pylist(), moments)
+        duplicates = fresh.count(False)
+        watermark = self.watermark
+        is_late, observe = watermark.is_late, watermark.observe
+        newest = watermark.max_event_time
         kept: list[int] = []
         late: list[int] = []
-        duplicates = 0
-        for index, (meta_id, moment) in enumerate(zip(changes.column("meta_id").to_pylist(), moments, strict=True)):
-            if not is_new(meta_id, moment):
-                duplicates += 1
-            elif is_late(moment):
+        for index, moment in compress(enumerate(moments), fresh):
+            if is_late(moment):
                 late.append(index)
-            else:
+                continue
+            if newest is None or moment > newest:  # else `observe` would change nothing
                 observe(moment)
-                kept.append(index)
+                newest = watermark.max_event_time
+            kept.append(index)
         late_rows = [
             quarantine_row(
                 layer="silver",
@@ -136,8 +141,9 @@ class SilverStage:
 
     def remember(self, recent: Iterable[Row]) -> None:
         """Restore dedup state from silver rows written before a restart."""
+        remember = self.dedup.remember
         for row in recent:
-            self.dedup.remember(row["meta_id"], row["event_timestamp"])
+            remember(row["meta_id"], row["event_timestamp"])
 
     def dedup_since(self) -> datetime | None:
         """Silver rows from this event time on are what dedup must remember after a restart."""
