@@ -27,7 +27,7 @@ from wikiguard.application.alerting import Alerting, anomaly_alert, freshness_al
 from wikiguard.application.bronze import BRONZE_WRITER, BronzeBatch, BronzeStage
 from wikiguard.application.checkpoints import locate
 from wikiguard.application.gold import GoldStage
-from wikiguard.application.ports import ChangeSource, Clock, Row, SourceRecord, TableStore
+from wikiguard.application.ports import ChangeSource, Clock, Row, SourceChunk, TableStore
 from wikiguard.application.quality_gate import quality_metrics_row
 from wikiguard.application.silver import SILVER_STATE, SILVER_WRITER, SilverBatch, SilverStage, parsed_bronze
 from wikiguard.application.tables import (
@@ -136,7 +136,7 @@ class EmbeddedPipeline:
             timer.start()
         try:
             with collector_paused() as between_batches:
-                for batch in self._batches(self.source.records(resume), deadline):
+                for batch in self._batches(self.source.chunks(resume), deadline):
                     self._process(batch)
                     between_batches()
                     if self.on_progress and time.monotonic() - last_progress >= self.settings.progress_seconds:
@@ -180,43 +180,50 @@ class EmbeddedPipeline:
         return bronze_pos
 
     # -- batches --------------------------------------------------------------------------
-    def _batches(self, records: Iterator[SourceRecord], deadline: float | None) -> Iterator[list[SourceRecord]]:
+    def _batches(self, chunks: Iterator[SourceChunk], deadline: float | None) -> Iterator[SourceChunk]:
         """Batches of `batch_rows` records, or of what `batch_seconds` brought; the last one ends at
-        `max_events`, at the deadline or when the run is stopped. Runs once per record: its tests are
-        one clock reading and a few comparisons."""
+        `max_events`, at the deadline or when the run is stopped. Runs once per chunk the source
+        gives (a record, or many): its tests are one clock reading and a few comparisons."""
         settings = self.settings
         monotonic = time.monotonic
-        limit = math.inf if settings.max_events is None else settings.max_events
+        left = math.inf if settings.max_events is None else settings.max_events
         end = math.inf if deadline is None else deadline
         rows, seconds = settings.batch_rows, settings.batch_seconds
-        batch: list[SourceRecord] = []
+        pending: list[SourceChunk] = []
+        size = 0
         due = min(monotonic() + seconds, end)  # when the open batch goes, by the clock
-        for taken, record in enumerate(records, start=1):
-            batch.append(record)
-            now = monotonic()
-            if now >= due or len(batch) >= rows or taken >= limit or self._stopping:
-                done = self._stopping or taken >= limit or now >= end
+        for chunk in chunks:
+            if len(chunk) > left:
+                chunk = chunk.split(int(left))[0]
+            pending.append(chunk)
+            size += len(chunk)
+            left -= len(chunk)
+            while size >= rows:  # a chunk may fill more than one batch
+                batch, rest = SourceChunk.concat(pending).split(rows)
+                pending, size = ([rest] if len(rest) else []), size - rows
                 yield batch
-                if done:
-                    return
-                batch = []
                 due = min(monotonic() + seconds, end)
-        if batch:
-            yield batch
+            now = monotonic()
+            if now >= due or left <= 0 or self._stopping:
+                if pending:
+                    batch, pending, size = SourceChunk.concat(pending), [], 0
+                    yield batch
+                if self._stopping or left <= 0 or now >= end:
+                    return
+                due = min(monotonic() + seconds, end)
+        if pending:
+            yield SourceChunk.concat(pending)
 
     def _next_batch_id(self) -> str:
         self._batch_no += 1
         return f"{self.clock.now().strftime('%Y%m%dT%H%M%S')}-{self._batch_no:06d}"
 
-    def _process(self, records: list[SourceRecord]) -> None:
+    def _process(self, chunk: SourceChunk) -> None:
         batch_id = self._next_batch_id()
         now = self.clock.now()
         t0 = time.perf_counter()
-        bronze = self.bronze.process(records, batch_id=batch_id, now=now)
-        positions = read_positions(records)
-        # Bronze holds what is left of the records (their raw text once, in Arrow): let them go now,
-        # not when the batch is done (the source's batching still holds this list).
-        records.clear()
+        bronze = self.bronze.process(chunk, batch_id=batch_id, now=now)
+        positions = chunk.positions()
         t1 = time.perf_counter()
         self._commit_bronze(positions, bronze, now)
         t2 = time.perf_counter()
@@ -348,16 +355,6 @@ class EmbeddedPipeline:
         # Persist the closed watermark so a later run treats these windows as closed.
         self.store.append(SILVER_EVENTS.name, [], {SILVER_STATE: self.silver.state()})
         self._close_gold(wm.closed_until, self._next_batch_id(), self.clock.now())
-
-
-def read_positions(records: Sequence[SourceRecord]) -> checkpoints.Positions:
-    """Per `topic:partition`, the last position among the records read."""
-    positions: checkpoints.Positions = {}
-    for record in records:
-        key = checkpoints.partition_key(record.topic, record.partition)
-        if record.position > positions.get(key, -1):
-            positions[key] = record.position
-    return positions
 
 
 def in_arrival_order(rows: list[Row]) -> list[Row]:

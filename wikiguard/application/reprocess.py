@@ -33,7 +33,7 @@ import attrs
 from wikiguard.application.batches.frames import rows_of
 from wikiguard.application.bronze import BronzeStage
 from wikiguard.application.checkpoints import locate
-from wikiguard.application.ports import Row, RowFilter, SourceRecord, TableStore
+from wikiguard.application.ports import Row, RowFilter, SourceChunk, SourceRecord, TableStore
 from wikiguard.application.quality_gate import run_gate
 from wikiguard.application.replay import (
     ReplayError,
@@ -167,7 +167,7 @@ def _bronze(store: TableStore, rows: Sequence[Row], rules: CurrentRules, now: da
         for row in rows
         if row["source_offset"] is not None
     }
-    batch = rules.bronze.process(list(records.values()), batch_id=batch_id, now=now)
+    batch = rules.bronze.process(SourceChunk.of_records(list(records.values())), batch_id=batch_id, now=now)
     admitted: list[Row] = list(rows_of(batch.rows))
     resolved = set(records) - {locate(row) for row in batch.quarantined}
     since = min((locate(row)[2] for row in admitted), default=None)

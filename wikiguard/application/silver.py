@@ -189,7 +189,7 @@ def parsed_bronze(rows: Sequence[Row]) -> tuple[pa.Table, pa.Table]:
     """Bronze rows read back from the table, with their raw events parsed again (recovery, reprocess).
     Bronze only holds rows that parsed, and the parser is deterministic."""
     bronze = pa.Table.from_pylist(list(rows), schema=BRONZE_SCHEMA)
-    parsed = parse_payloads(bronze.column("event_data").to_pylist())
+    parsed = parse_payloads(bronze.column("event_data"))
     if parsed.rejections:
         index, rejection = min(parsed.rejections.items())
         raise ValueError(f"bronze row {rows[index]['meta_id']} no longer parses: {rejection.reason}")

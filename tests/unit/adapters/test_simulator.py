@@ -243,3 +243,55 @@ def test_recorded_repeat_gives_fresh_ids_and_later_times():
     ) or (third["timestamp"] > first["timestamp"] + 200)
     assert parse_change(third).meta_dt > parse_change(first).meta_dt
     assert third["meta"]["offset"] == first["meta"]["offset"] + 2 * 2387
+
+
+def _replayed_one_by_one(path: Path, times: int, seed: int) -> list[tuple[str, int, datetime | None]]:
+    """What a replay gives, line by line through `_rewrite`'s replace chain (the definition the
+    columnar rounds follow): (payload, position, receive time; None for lines that are no event)."""
+    import random
+
+    from wikiguard.adapters.simulator.replay import _facts, _rewrite, _uuid4
+
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    facts = [_facts(line) for line in lines]
+    stamps = [f[2] for f in facts if f is not None]
+    offsets = [f[3] for f in facts if f is not None and f[3] is not None]
+    span = max(stamps) - min(stamps) + 1
+    offset_span = (max(offsets) - min(offsets) + 1) if offsets else len(lines)
+    rng, out = random.Random(seed), []
+    for round_ in range(times):
+        stem = _uuid4(rng)[:24]
+        for number, (line, fact) in enumerate(zip(lines, facts, strict=True)):
+            position = round_ * len(lines) + number + 1
+            if fact is None:
+                out.append((line, position, None))
+                continue
+            stamp = fact[2] + round_ * span
+            new = {
+                "id": f"{stem}{number:012x}",
+                "dt": f'"dt":"{time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))}"',
+                "ts": f'"timestamp":{stamp}',
+                "offset": f'"offset":{fact[3] + round_ * offset_span}' if fact[3] is not None else "",
+            }
+            out.append((_rewrite(line, fact, new, None), position, datetime.fromtimestamp(stamp, UTC)))
+    return out
+
+
+def test_recorded_repeat_rounds_are_the_lines_rewritten_one_by_one(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text("\n".join([
+        "not json", "[1, 2]", "   ",
+        '{"meta":{"id":"abc","dt":"2024-01-01T00:00:00Z","offset":5},"timestamp":1704067200,"x":1}',
+        '{"meta":{"dt":"2024-01-01T00:00:03Z","id":"Z"}}',  # the id's first match is inside meta.dt: chained
+        '{"meta":{"id":"q","dt":"2024-01-01T00:00:09Z"},"timestamp":99}',  # a timestamp that disagrees
+        '{"meta":{"id":"","dt":"2024-01-01T00:00:09Z"}}', '{"meta":{"id":"zz","dt":"bad"}}',
+        '{"meta":{"id":"zz2","dt":"2024-01-01T00:00:10Z","offset":7},"timestamp":1704067210}',
+    ]) + "\n", encoding="utf-8")  # fmt: skip
+    for path in (odd, RAW):
+        expected = _replayed_one_by_one(path, 3, seed=5)
+        records = list(recorded_repeat(path, 3, seed=5).records())
+
+        assert [(r.payload, r.position) for r in records] == [(p, n) for p, n, _ in expected]
+        assert all(at is None or r.received_at == at for r, (_, _, at) in zip(records, expected, strict=True))
+        resumed = list(recorded_repeat(path, 3, seed=5).records({"embedded:0": len(expected) // 2}))
+        assert [(r.payload, r.position) for r in resumed] == [(p, n) for p, n, _ in expected[len(expected) // 2 :]]

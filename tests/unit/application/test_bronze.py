@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from tests.unit.application.test_replay import BASE, WATCHED, payload
 from wikiguard.application.bronze import BronzeStage
-from wikiguard.application.ports import SourceRecord
+from wikiguard.application.ports import SourceChunk, SourceRecord
 from wikiguard.domain.rulesets import BRONZE_RULES
 
 NOW = datetime(2026, 1, 30, tzinfo=UTC)
@@ -23,7 +23,7 @@ def test_the_pass_rate_counts_every_record_read() -> None:
     texts = [payload("a", "Earth", BASE), payload("b", "Unwatched", BASE), canary("c"), "{not json"]
     records = [SourceRecord(text, n, NOW) for n, text in enumerate(texts)]
 
-    batch = BronzeStage(lambda: WATCHED, BRONZE_RULES).process(records, batch_id="b", now=NOW)
+    batch = BronzeStage(lambda: WATCHED, BRONZE_RULES).process(SourceChunk.of_records(records), batch_id="b", now=NOW)
 
     assert (batch.rows.num_rows, batch.filtered_out, batch.canaries, len(batch.quarantined)) == (1, 1, 1, 1)
     assert (batch.quality.total, batch.quality.passed) == (4, 3)  # the watched row, the unwatched one, the canary

@@ -11,7 +11,7 @@ from wikiguard.application.alerting import Alerting
 from wikiguard.application.bronze import BronzeStage
 from wikiguard.application.gold import GoldSettings, GoldStage
 from wikiguard.application.pipeline import EmbeddedPipeline, PipelineSettings, RunSummary
-from wikiguard.application.ports import ChangeSource, SourceRecord
+from wikiguard.application.ports import ChangeSource, SourceChunk, SourceRecord
 from wikiguard.application.silver import SilverStage
 from wikiguard.domain.rulesets import BRONZE_RULES, SILVER_RULES
 
@@ -75,3 +75,42 @@ def test_stop_ends_the_run_after_the_record_being_read() -> None:
     summary = engine.run()
 
     assert (summary.read, summary.batches) == (12, 1)
+
+
+class ChunkedSource(ListSource):
+    """The same records, seven at a time as columns (a source that reads many at once)."""
+
+    def chunks(self, resume: Mapping[str, int]) -> Iterator[SourceChunk]:
+        records = list(self.records(resume))
+        for start in range(0, len(records), 7):
+            yield SourceChunk.of_table(SourceChunk.of_records(records[start : start + 7]).table())
+
+
+def test_chunks_are_cut_into_batches_of_batch_rows() -> None:
+    summary = run(ChunkedSource(RECORDS), batch_rows=20)
+
+    assert (summary.read, summary.batches) == (len(RECORDS), 3)  # 20 + 20 + 17, from chunks of 7
+    assert summary.balanced
+
+
+def test_max_events_ends_the_run_in_the_middle_of_a_chunk() -> None:
+    summary = run(ChunkedSource(RECORDS), batch_rows=20, max_events=25)
+
+    assert (summary.read, summary.batches) == (25, 2)  # 20 + 5: the fourth chunk's first 4 records
+
+
+def test_a_source_read_in_chunks_makes_the_tables_it_makes_read_one_by_one() -> None:
+    records = [*RECORDS, SourceRecord("{not json", 10_000, NOW), SourceRecord('{"title": "\ud800"}', 10_001, NOW)]
+    tables = []
+    for source in (ListSource(records), ChunkedSource(records)):
+        engine = pipeline(source, PipelineSettings(batch_rows=20))
+        engine.run()
+        tables.append({
+            name: sorted(map(repr, engine.store.scan(name)))
+            for name in ("bronze_events", "bronze_quarantine", "silver_events", "silver_quarantine",
+                         "gold_entity_metrics_10min", "quality_metrics")
+        })  # fmt: skip
+
+    assert tables[0] == tables[1]
+    assert len(tables[0]["bronze_events"]) > 40
+    assert len(tables[0]["bronze_quarantine"]) == 2 and tables[0]["silver_quarantine"]

@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from wikiguard.adapters.kafka.config import KafkaAdapterError, consumer_config
-from wikiguard.application.ports import ChangeSource, ResumeStore, SourceRecord
+from wikiguard.application.ports import ChangeSource, ResumeStore, SourceChunk, SourceRecord, records_of
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,10 @@ class KafkaChangeSource(ChangeSource):
         self._closed = True
 
     def records(self, resume: Mapping[str, int]) -> Iterator[SourceRecord]:
+        return records_of(self.chunks(resume), lambda: self._closed)
+
+    def chunks(self, resume: Mapping[str, int]) -> Iterator[SourceChunk]:
+        """The records of each `consume` call together."""
         self._closed = False
         consumer = _consumer(self._config, f"wikiguard-reader-{self.topic}")
         try:
@@ -66,9 +70,8 @@ class KafkaChangeSource(ChangeSource):
                     messages = consumer.consume(self._batch, timeout=self._poll_timeout)
                 except KafkaException as exc:
                     raise KafkaAdapterError(f"cannot read {self.topic}: {exc}") from exc
+                taken: list[SourceRecord] = []
                 for message in messages:
-                    if self._closed:  # close() from the consumer of this generator: stop mid-batch
-                        return
                     partition, offset = message.partition() or 0, message.offset() or 0
                     error = message.error()
                     if error is not None:
@@ -83,7 +86,9 @@ class KafkaChangeSource(ChangeSource):
                             continue  # beyond the bound of this run
                         if offset >= end - 1:
                             ends.pop(partition)
-                    yield self._record(message)
+                    taken.append(self._record(message))
+                if taken:
+                    yield SourceChunk.of_records(taken)
                 if not self._follow and not ends:
                     return
         finally:

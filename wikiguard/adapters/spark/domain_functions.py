@@ -67,16 +67,15 @@ def bronze_parser(allowlist: Allowlist) -> Callable[[Iterable[pa.RecordBatch]], 
 
     def parse(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            payloads = [payload or "" for payload in batch.column("payload").to_pylist()]
-            parsed = parse_payloads(payloads)
+            parsed = parse_payloads(batch.column("payload"))  # a null payload is an empty one
             changes = parsed.changes
             entity = match_entities(allowlist, changes.column("wiki"), changes.column("title"))
             outcome = pc.if_else(parsed.is_canary, CANARY, pc.if_else(pc.is_valid(entity), ACCEPTED, FILTERED))
             meta_id = changes.column("meta_id").to_pylist()
-            reasons: list[list[str] | None] = [None] * len(payloads)
+            reasons: list[list[str] | None] = [None] * batch.num_rows
             for row, rejection in parsed.rejections.items():
                 meta_id[row], reasons[row] = rejection.meta_id, list(rejection.reasons)
-            rejected = marked(len(payloads), parsed.rejections)
+            rejected = marked(batch.num_rows, parsed.rejections)
             kept = pc.invert(pc.or_(rejected, parsed.is_canary))
             out = {
                 "outcome": pc.if_else(rejected, REJECTED, outcome),
@@ -102,7 +101,7 @@ def silver_enricher(
 
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            parsed = parse_payloads(batch.column("event_data").to_pylist())
+            parsed = parse_payloads(batch.column("event_data"))
             if parsed.rejections:  # bronze only holds rows that parsed
                 row, rejection = min(parsed.rejections.items())
                 meta_id = batch.column("meta_id")[row].as_py()

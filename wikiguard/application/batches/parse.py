@@ -34,6 +34,7 @@ import pyarrow.json as pj
 
 from wikiguard.application.batches.enrich import CHANGE_SCHEMA
 from wikiguard.application.batches.frames import TIMESTAMP, marked, plain
+from wikiguard.application.ports import payload_column, payload_text
 from wikiguard.domain.allowlist import Allowlist
 from wikiguard.domain.events import CANARY_DOMAIN, KNOWN_TYPES, Change, Rejection, parse_change, parse_time
 
@@ -87,19 +88,21 @@ class ParsedBatch:
     is_canary: pa.Array | pa.ChunkedArray  # bool: `Change.is_canary`, False where payload i has no change
 
 
-def parse_payloads(payloads: Sequence[str]) -> ParsedBatch:
+def parse_payloads(payloads: Sequence[str] | pa.Array | pa.ChunkedArray) -> ParsedBatch:
     """`decode_payload` then `parse_change` for every payload, as columns (an integer beyond int64,
-    which no column can hold, is a rejection: see `_parse_one`).
+    which no column can hold, is a rejection: see `_parse_one`). Payloads are texts, or a column of
+    them: a source chunk's payload column (UTF-8 bytes, see `SOURCE_SCHEMA`) or a string column.
 
     Read `_PART_ROWS` payloads at a time: the reader's working copies of the text (its UTF-8 column,
     the buffer of lines) then stay a few MB, whatever the batch size; the parts' columns are chained.
     """
-    if len(payloads) <= _PART_ROWS:
-        return _parse_part(payloads)
-    parts = [_parse_part(payloads[start : start + _PART_ROWS]) for start in range(0, len(payloads), _PART_ROWS)]
+    column = payloads.cast(pa.binary()) if isinstance(payloads, pa.Array | pa.ChunkedArray) else payload_column(payloads)
+    if len(column) <= _PART_ROWS:
+        return _parse_part(plain(column))
+    parts = [_parse_part(plain(column.slice(start, _PART_ROWS))) for start in range(0, len(column), _PART_ROWS)]
     rejections = {
         start + row: rejection
-        for start, part in zip(range(0, len(payloads), _PART_ROWS), parts, strict=True)
+        for start, part in zip(range(0, len(column), _PART_ROWS), parts, strict=True)
         for row, rejection in part.rejections.items()
     }
     return ParsedBatch(
@@ -113,9 +116,9 @@ def parse_payloads(payloads: Sequence[str]) -> ParsedBatch:
 _PART_ROWS = 8192
 
 
-def _parse_part(payloads: Sequence[str]) -> ParsedBatch:
+def _parse_part(payloads: pa.Array) -> ParsedBatch:
     array = _utf8_column(payloads)
-    read = _read(array, _readable(payloads, array))
+    read = _read(array, _readable(array))
     changes, taken = _well_formed(read)
     rejections: dict[int, Rejection] = {}
     if not pc.all(taken).as_py():
@@ -165,23 +168,25 @@ def match_entities(allowlist: Allowlist, wiki: pa.Array, title: pa.Array) -> pa.
     return pc.take(pa.array(entities, _STR), pc.index_in(pairs, value_set=distinct))
 
 
-def _utf8_column(payloads: Sequence[str]) -> pa.Array:
-    """The payloads as a string column; null where one has no UTF-8 form (a lone surrogate)."""
+def _utf8_column(payloads: pa.Array) -> pa.Array:
+    """The payloads (UTF-8 bytes) as a string column; null where one is no valid UTF-8 (a lone surrogate)."""
     try:
-        # From bytes, not str: pyarrow would leave a UTF-8 copy cached inside each str (see bronze).
-        return pa.array([payload.encode() for payload in payloads], pa.binary()).view(_STR)
-    except UnicodeEncodeError:
-        return pa.array([_utf8(payload) for payload in payloads], pa.binary()).view(_STR)
+        return payloads.cast(_STR)  # checks every payload is valid UTF-8
+    except pa.ArrowInvalid:
+        return pa.array([_utf8(payload) for payload in payloads.to_pylist()], pa.binary()).view(_STR)
 
 
-def _utf8(payload: str) -> bytes | None:
-    try:
-        return payload.encode()
-    except UnicodeEncodeError:
+def _utf8(payload: bytes | None) -> bytes | None:
+    if payload is None:
         return None
+    try:
+        payload.decode()
+    except UnicodeDecodeError:
+        return None
+    return payload
 
 
-def _readable(payloads: Sequence[str], array: pa.Array) -> pa.Array:
+def _readable(array: pa.Array) -> pa.Array:
     """Whether each payload may go to the JSON reader (see the module docstring)."""
     shaped = pc.and_(pc.starts_with(array, "{"), pc.ends_with(array, "}"))
     readable = pc.fill_null(
@@ -191,11 +196,15 @@ def _readable(payloads: Sequence[str], array: pa.Array) -> pa.Array:
     long = pc.and_(readable, pc.greater(pc.binary_length(array), 2 * _ORJSON_MAX_DEPTH))
     deep = [
         row for row in pc.indices_nonzero(long).to_pylist()
-        if payloads[row].count("{") + payloads[row].count("[") > _ORJSON_MAX_DEPTH
+        if _brackets(array[row].as_py()) > _ORJSON_MAX_DEPTH
     ]  # fmt: skip
     if deep:
         readable = pc.replace_with_mask(readable, marked(len(array), deep), False)
     return readable
+
+
+def _brackets(text: str) -> int:
+    return text.count("{") + text.count("[")
 
 
 def _read(array: pa.Array, readable: pa.Array) -> pa.Table:
@@ -298,11 +307,12 @@ def _times(values: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _with_the_others(
-    payloads: Sequence[str], fast: pa.Table, others: pa.Array
+    payloads: pa.Array, fast: pa.Table, others: pa.Array
 ) -> tuple[pa.Table, dict[int, Rejection]]:
-    """The changes, with the rows in `others` replaced by what the per-event functions give."""
+    """The changes, with the rows in `others` (of `payloads`, UTF-8 bytes) replaced by what the
+    per-event functions give."""
     rows: list[int] = pc.indices_nonzero(others).to_pylist()
-    parsed = [_parse_one(payloads[row]) for row in rows]
+    parsed = [_parse_one(payload_text(payloads[row].as_py() or b"")) for row in rows]
     rejections = {
         row: result for row, result in zip(rows, parsed, strict=True) if isinstance(result, Rejection)
     }
