@@ -97,6 +97,8 @@ def beyond(rows: Rows, done: Mapping[str, int]) -> Rows:
         name, _, number = key.rpartition(":")
         here = pc.and_(pc.and_(pc.equal(topic, name), pc.equal(partition, int(number))), pc.less_equal(offset, last))
         committed = pc.or_(committed, pc.fill_null(here, False))
+    if not pc.any(committed).as_py():
+        return rows  # the usual case (no batch read again): no copy of every row (raw events included)
     return rows.filter(pc.invert(committed))
 
 

@@ -39,3 +39,10 @@ def test_a_table_keeps_the_rows_a_list_of_rows_keeps(places: list[tuple[str, int
     assert [checkpoints.locate(row) for row in rows_of(kept)] == [
         place for place in places if checkpoints.is_beyond(done, *place)
     ]
+
+
+def test_a_table_with_no_row_committed_comes_back_as_it_is() -> None:
+    data = table("kafka", [("t", 0, 5), ("t", 1, 2), ("u", 0, 9)])
+
+    assert checkpoints.beyond(data, {"t:0": 4, "t:1": 1, "v:0": 100}) is data  # not a copy of every row
+    assert checkpoints.beyond(data, {"t:0": 5}).num_rows == 2
