@@ -21,9 +21,14 @@ from wikiguard.domain.metrics import Editing, Tally, UserTally
 
 _I64 = pa.int64()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# The tally's fields that are sums over the events (see `_tally`).
+# The tally's fields that are sums over the events (see `_tallies`).
 _SUMS = ("edits", "new_pages", "categorize", "logs", "reverts", "anonymous", "bots", "bytes_sum", "large",
          "commented", "lag_us")  # fmt: skip
+# Where each of `Tally`'s counts is in the groups `_MEASURES` makes (`first` and `last` are times).
+_TALLY_COLUMNS = {
+    "total": "window_count", **{name: f"{name}_sum" for name in _SUMS if name != "bytes_sum"},
+    "bytes_sum": "bytes_sum_sum", "bytes_min": "bytes_sum_min", "bytes_max": "bytes_sum_max", "lag_max": "lag_max",
+}  # fmt: skip
 _MEASURES = [(name, "sum") for name in _SUMS] + [
     ("bytes_sum", "min"), ("bytes_sum", "max"), ("lag", "max"), ("moment", "min"), ("moment", "max"),
     ("window", "count"),
@@ -69,39 +74,41 @@ def window_shares(rows: pa.Table, size: timedelta) -> list[WindowShare]:
     users: dict[int, list[UserTally]] = defaultdict(list)
     editing: dict[int, list[Editing]] = defaultdict(list)
     events: dict[int, int] = defaultdict(int)
-    for row in _grouped(data, ["window", "entity"], [*_MEASURES, ("wiki", "min")]):
-        entities[row["window"]].append((row["entity"], row["wiki_min"], _tally(row)))
-        events[row["window"]] += row["window_count"]
+    by_entity = _grouped(data, ["window", "entity"], [*_MEASURES, ("wiki", "min")])
+    for window, entity, wiki, count, tally in zip(
+        by_entity["window"], by_entity["entity"], by_entity["wiki_min"], by_entity["window_count"],
+        _tallies(by_entity), strict=True,
+    ):  # fmt: skip
+        entities[window].append((entity, wiki, tally))
+        events[window] += count
     user_measures = [("is_bot", "max"), ("user_type", "min"), ("is_anonymous", "min"), ("is_temporary", "min")]
-    for row in _grouped(data, ["window", "user"], [*_MEASURES, *user_measures]):
-        bot = row["is_bot_max"]
+    by_user = _grouped(data, ["window", "user"], [*_MEASURES, *user_measures])
+    for window, user, bot, user_type, anonymous, temporary, tally in zip(
+        by_user["window"], by_user["user"], by_user["is_bot_max"], by_user["user_type_min"],
+        by_user["is_anonymous_min"], by_user["is_temporary_min"], _tallies(by_user), strict=True,
+    ):  # fmt: skip
         # A bot's events say "Bot"; the user's others all say the one kind its name has.
-        user_type = "Bot" if bot else row["user_type_min"]
-        users[row["window"]].append(
-            UserTally(row["user"], user_type, bot, row["is_anonymous_min"], row["is_temporary_min"], _tally(row))
-        )
-    for row in _grouped(data, ["window", "entity", "user", "wiki", "is_anonymous"], []):
-        editing[row["window"]].append(Editing(row["entity"], row["user"], row["wiki"], row["is_anonymous"]))
+        users[window].append(UserTally(user, "Bot" if bot else user_type, bot, anonymous, temporary, tally))
+    pairs = _grouped(data, ["window", "entity", "user", "wiki", "is_anonymous"], [])
+    for window, entity, user, wiki, anonymous in zip(
+        pairs["window"], pairs["entity"], pairs["user"], pairs["wiki"], pairs["is_anonymous"], strict=True
+    ):
+        editing[window].append(Editing(entity, user, wiki, anonymous))
     return [
         WindowShare(_EPOCH + timedelta(microseconds=start), entities[start], users[start], editing[start], events[start])
         for start in sorted(events)
     ]
 
 
-def _grouped(data: pa.Table, keys: list[str], measures: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _grouped(data: pa.Table, keys: list[str], measures: list[tuple[str, str]]) -> dict[str, list[Any]]:
+    """The groups' keys and measures, a list of values per column (named as `aggregate` names them)."""
     grouped = data.group_by(keys, use_threads=False).aggregate(measures)
-    names = grouped.column_names
-    columns = [column_values(grouped.column(name)) for name in names]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    return {name: column_values(grouped.column(name)) for name in grouped.column_names}
 
 
-def _tally(row: dict[str, Any]) -> Tally:
-    return Tally(
-        total=row["window_count"], edits=row["edits_sum"], new_pages=row["new_pages_sum"],
-        categorize=row["categorize_sum"], logs=row["logs_sum"], reverts=row["reverts_sum"],
-        anonymous=row["anonymous_sum"], bots=row["bots_sum"], bytes_sum=row["bytes_sum_sum"],
-        bytes_min=row["bytes_sum_min"], bytes_max=row["bytes_sum_max"], large=row["large_sum"],
-        commented=row["commented_sum"], lag_us=row["lag_us_sum"], lag_max=row["lag_max"],
-        first=_EPOCH + timedelta(microseconds=row["moment_min"]),
-        last=_EPOCH + timedelta(microseconds=row["moment_max"]),
-    )  # fmt: skip
+def _tallies(groups: dict[str, list[Any]]) -> list[Tally]:
+    """Each group's `Tally`, from the `_MEASURES` columns."""
+    counted = [groups[_TALLY_COLUMNS[name]] for name in Tally._fields if name in _TALLY_COLUMNS]
+    first = [_EPOCH + timedelta(microseconds=moment) for moment in groups["moment_min"]]
+    last = [_EPOCH + timedelta(microseconds=moment) for moment in groups["moment_max"]]
+    return list(map(Tally, *counted, first, last))
