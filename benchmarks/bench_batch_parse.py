@@ -3,8 +3,9 @@
 Takes --events lines of the 2,387-event recording (repeated), pinned to one CPU with one Arrow thread,
 and prints CPU us/event, the best of --repeat rounds (each round runs every measurement once, so a
 busy machine weighs on all of them alike), for:
-- the per-event path, `decode_payload` then `parse_change` per payload, and `parse_payloads`, with
-  its stages on their own: the UTF-8 column, screening the payloads, reading the JSON;
+- the per-event path, `decode_payload` then `parse_change` per payload, and `parse_payloads` of the
+  texts and of a payload column (UTF-8 bytes, what a source chunk holds), with its stages on their
+  own: the bytes checked and viewed as strings, screening the payloads, reading the JSON;
 - `Allowlist.match` per change and `match_entities` on the wiki and title columns, with an allowlist
   of every title in the recording (every page watched: every distinct pair is matched in Python).
 
@@ -21,6 +22,7 @@ import pyarrow.compute as pc
 from benchmarks.cpu import one_core, rounds
 from wikiguard.application.batches import parse
 from wikiguard.application.batches.parse import decode_payload
+from wikiguard.application.ports import payload_column
 from wikiguard.domain.allowlist import Allowlist, Entity
 from wikiguard.domain.events import Change, Rejection, parse_change
 
@@ -48,8 +50,9 @@ def main() -> None:
     n = len(payloads)
     expected, parsed = per_event(payloads), parse.parse_payloads(payloads)
     assert dict(parsed.rejections) == {i: r for i, r in enumerate(expected) if isinstance(r, Rejection)}
-    array = parse._utf8_column(payloads)
-    readable = parse._readable(payloads, array)
+    column = payload_column(payloads)  # what a source chunk holds: the payloads' UTF-8 bytes
+    array = parse._utf8_column(column)
+    readable = parse._readable(array)
     changes = [r for r in expected if isinstance(r, Change)]
     allowlist = Allowlist.of(
         Entity(title, wiki) for wiki, title in sorted({(c.wiki, c.title) for c in changes})
@@ -61,9 +64,10 @@ def main() -> None:
     seconds = rounds(
         {
             "per event (decode_payload + parse_change)": lambda: per_event(payloads),
-            "parse_payloads": lambda: parse.parse_payloads(payloads),
-            "  UTF-8 string column": lambda: parse._utf8_column(payloads),
-            "  screening for the JSON reader": lambda: parse._readable(payloads, array),
+            "parse_payloads of texts (encodes them first)": lambda: parse.parse_payloads(payloads),
+            "parse_payloads": lambda: parse.parse_payloads(column),
+            "  bytes to strings (checks UTF-8)": lambda: parse._utf8_column(column),
+            "  screening for the JSON reader": lambda: parse._readable(array),
             "  pyarrow.json.read_json": lambda: parse._read(array, readable),
             f"Allowlist.match per change ({len(allowlist):,} entities)": lambda: [
                 allowlist.match(c.wiki, c.title) for c in changes
