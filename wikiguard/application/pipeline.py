@@ -205,13 +205,13 @@ class EmbeddedPipeline:
                 due = min(monotonic() + seconds, end)
             now = monotonic()
             if now >= due or left <= 0 or self._stopping:
-                if pending:
+                if size:  # (a source may give an empty chunk; an empty batch is no batch)
                     batch, pending, size = SourceChunk.concat(pending), [], 0
                     yield batch
                 if self._stopping or left <= 0 or now >= end:
                     return
                 due = min(monotonic() + seconds, end)
-        if pending:
+        if size:
             yield SourceChunk.concat(pending)
 
     def _next_batch_id(self) -> str:

@@ -114,3 +114,20 @@ def test_a_source_read_in_chunks_makes_the_tables_it_makes_read_one_by_one() -> 
     assert tables[0] == tables[1]
     assert len(tables[0]["bronze_events"]) > 40
     assert len(tables[0]["bronze_quarantine"]) == 2 and tables[0]["silver_quarantine"]
+
+
+class GappySource(ListSource):
+    """Chunks of 7 with an empty chunk after each (a bulk source that read nothing this time)."""
+
+    def chunks(self, resume: Mapping[str, int]) -> Iterator[SourceChunk]:
+        for chunk in ChunkedSource.chunks(self, resume):  # type: ignore[arg-type]
+            yield chunk
+            yield SourceChunk.of_records([])
+
+
+def test_empty_chunks_make_no_batches() -> None:
+    summary = run(GappySource(RECORDS), batch_rows=1000, batch_seconds=0.0)  # every chunk is due at once
+
+    assert summary.read == len(RECORDS)
+    assert summary.batches == -(-len(RECORDS) // 7)  # one per non-empty chunk
+    assert summary.balanced
