@@ -105,7 +105,7 @@ def parse_well_formed(raw: Any) -> Change | None:
     rc_id, namespace = raw.get("id"), raw.get("namespace")
     partition, offset = meta.get("partition"), meta.get("offset")
     for value in (length_old, length_new, revision_old, revision_new, rc_id, namespace, partition, offset):
-        if value is not None and type(value) is not int:
+        if value is not None and not (type(value) is int and _INT64_MIN <= value <= _INT64_MAX):
             return None
     meta_dt = parse_time(meta.get("dt"))
     if meta_dt is None:
@@ -298,12 +298,16 @@ def _instant(value: Any) -> datetime | None:
     return None
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer a 64-bit column holds (JSON sets no bound; orjson gives up to 2**64 - 1)."""
+    return isinstance(value, int) and not isinstance(value, bool) and _INT64_MIN <= value <= _INT64_MAX
 
 
 def _text(value: Any) -> str:

@@ -112,3 +112,21 @@ def test_a_flag_or_size_of_another_type_is_a_reason_not_a_default(field, value, 
     assert isinstance(result, Rejection) and reason in result.reasons
     event[field] = None  # null is absence, which the schema allows
     assert isinstance(parse_change(event), Change)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [(("id",), 2**63, "bad_rc_id"), (("namespace",), -(2**63) - 1, "bad_namespace"),
+     (("length", "new"), 2**64 - 1, "bad_length_new"), (("meta", "offset"), 10**30, "bad_meta_offset")],
+)  # fmt: skip
+def test_an_integer_no_64_bit_column_holds_is_damage(path, value, reason):
+    event = json.loads((DATA / "dlw-github_wiki_visualizer__example.jsonl").read_text().splitlines()[0])
+    *parents, last = path
+    holder = event
+    for key in parents:
+        holder = holder.setdefault(key, {})
+    holder[last] = value
+    result = parse_change(event)
+    assert isinstance(result, Rejection) and result.reasons == (reason,)
+    holder[last] = -(2**63) if value < 0 else 2**63 - 1  # the bounds themselves are held
+    assert isinstance(parse_change(event), Change)

@@ -32,8 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from wikiguard.application.batches.enrich import CHANGE_SCHEMA
-from wikiguard.application.batches.frames import TIMESTAMP, marked, plain
+from wikiguard.application.batches.frames import CHANGE_SCHEMA, TIMESTAMP, marked, plain
 from wikiguard.application.ports import payload_column, payload_text
 from wikiguard.domain.allowlist import Allowlist
 from wikiguard.domain.events import CANARY_DOMAIN, KNOWN_TYPES, Change, Rejection, parse_change, parse_time
@@ -72,10 +71,6 @@ PYTHON_WHITESPACE = (
 # A title matching this has a char that is not whitespace: `title.strip()` is not empty.
 _VISIBLE = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_WHITESPACE) + "]"
 _KNOWN_TYPES = pa.array(sorted(KNOWN_TYPES), _STR)
-# The integer fields of `Change`, in the order `parse_any` gives their reasons; and int64's range.
-_INT_FIELDS = ("length_old", "length_new", "revision_old", "revision_new", "rc_id", "namespace", "meta_partition",
-               "meta_offset")  # fmt: skip
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @attrs.frozen
@@ -89,8 +84,7 @@ class ParsedBatch:
 
 
 def parse_payloads(payloads: Sequence[str] | pa.Array | pa.ChunkedArray) -> ParsedBatch:
-    """`decode_payload` then `parse_change` for every payload, as columns (an integer beyond int64,
-    which no column can hold, is a rejection: see `_parse_one`). Payloads are texts, or a column of
+    """`decode_payload` then `parse_change` for every payload, as columns. Payloads are texts, or a column of
     them: a source chunk's payload column (UTF-8 bytes, see `SOURCE_SCHEMA`) or a string column.
 
     Read `_PART_ROWS` payloads at a time: the reader's working copies of the text (its UTF-8 column,
@@ -140,16 +134,9 @@ def decode_payload(payload: str) -> Any | Rejection:
 
 
 def _parse_one(payload: str) -> Change | Rejection:
-    """The per-event definition `parse_payloads` follows, and the one thing it adds: an integer that
-    int64 cannot hold (orjson gives ints up to 2**64 - 1) is damage, said as `parse_any` says damage."""
+    """The per-event definition `parse_payloads` follows."""
     value = decode_payload(payload)
-    parsed = value if isinstance(value, Rejection) else parse_change(value)
-    if isinstance(parsed, Rejection):
-        return parsed
-    beyond = tuple(
-        f"bad_{name}" for name in _INT_FIELDS if not _INT64_MIN <= (getattr(parsed, name) or 0) <= _INT64_MAX
-    )
-    return Rejection(beyond, parsed.meta_id) if beyond else parsed
+    return value if isinstance(value, Rejection) else parse_change(value)
 
 
 def match_entities(allowlist: Allowlist, wiki: pa.Array, title: pa.Array) -> pa.Array:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.strategies import damaged_events, json_values, raw_events, titles
 from wikiguard.application.batches import parse
-from wikiguard.application.batches.enrich import CHANGE_SCHEMA
+from wikiguard.application.batches.frames import CHANGE_SCHEMA
 from wikiguard.application.batches.parse import (
     PYTHON_WHITESPACE,
     ParsedBatch,
@@ -40,26 +40,6 @@ def per_event(payload: str) -> Change | Rejection:
     return value if isinstance(value, Rejection) else parse_change(value)
 
 
-# In parse_any's order of reasons. An int64 column cannot hold more: such a change is damage there.
-INT_FIELDS = ["length_old", "length_new", "revision_old", "revision_new", "rc_id", "namespace", "meta_partition",
-              "meta_offset"]  # fmt: skip
-INT64 = range(-(2**63), 2**63)
-
-
-def in_columns(payload: str) -> Change | Rejection:
-    """`per_event`, and an integer beyond int64 said as `parse_any` says other damaged integers."""
-    parsed = per_event(payload)
-    if isinstance(parsed, Change):
-        beyond = tuple(
-            f"bad_{name}"
-            for name in INT_FIELDS
-            if getattr(parsed, name) is not None and getattr(parsed, name) not in INT64
-        )
-        if beyond:
-            return Rejection(beyond, parsed.meta_id)
-    return parsed
-
-
 def utf8_or_none(payload: str) -> str | None:
     try:
         payload.encode()
@@ -75,7 +55,7 @@ def assert_as_per_event(payloads: list[str]) -> ParsedBatch:
     assert parsed.payloads.to_pylist() == [utf8_or_none(p) for p in payloads]
     rows, canary = parsed.changes.to_pylist(), parsed.is_canary.to_pylist()
     assert len(rows) == len(canary) == len(payloads)
-    expected = [in_columns(payload) for payload in payloads]
+    expected = [per_event(payload) for payload in payloads]
     assert dict(parsed.rejections) == {i: e for i, e in enumerate(expected) if isinstance(e, Rejection)}
     for i, spec in enumerate(expected):
         if isinstance(spec, Rejection):
@@ -413,7 +393,7 @@ def count_per_event(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def counting(payload: str) -> Change | Rejection:
         seen.append(payload)
-        return in_columns(payload)
+        return per_event(payload)
 
     monkeypatch.setattr(parse, "_parse_one", counting)
     return seen
@@ -525,7 +505,6 @@ def test_match_entities_on_the_recording():
 
 def test_an_integer_beyond_int64_is_damage():
     payload = variant((("id",), 2**63), (("length", "new"), 2**64 - 1), (("namespace",), -(2**63)))
-    assert isinstance(per_event(payload), Change)  # the per-event functions take any Python int
     parsed = assert_as_per_event([payload])
     assert parsed.rejections == {
         0: Rejection(("bad_length_new", "bad_rc_id"), recorded_event()["meta"]["id"])
