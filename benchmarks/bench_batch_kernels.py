@@ -24,8 +24,8 @@ import orjson
 import pyarrow as pa
 
 from benchmarks.cpu import one_core, rounds
-from wikiguard.application.batches.enrich import CHANGE_SCHEMA, enrich_batch
-from wikiguard.application.batches.frames import TIMESTAMP, arrow_schema, rows_of
+from wikiguard.application.batches.enrich import enrich_batch
+from wikiguard.application.batches.frames import CHANGE_SCHEMA, TIMESTAMP, arrow_schema, rows_of
 from wikiguard.application.batches.gate import evaluate_batch
 from wikiguard.application.ports import SourceRecord
 from wikiguard.application.tables import BRONZE_EVENTS

@@ -36,7 +36,7 @@ from pyiceberg.io.pyarrow import schema_to_pyarrow
 from benchmarks.cpu import one_core
 from wikiguard.adapters.iceberg.schemas import TABLE_PROPERTIES, iceberg_schema, partition_spec
 from wikiguard.application.tables import BRONZE_EVENTS, SILVER_EVENTS
-from wikiguard.domain.enrichment import _REVERT
+from wikiguard.domain.enrichment import REVERT_SUMMARY
 
 RECORDING = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wikimedia" / (
     "yearfunla_wikiMedia_stream_monitor__recentchange_raw.jsonl"
@@ -51,7 +51,7 @@ JSON_SCHEMA = pa.schema([
     ("server_name", _STR), ("wiki", _STR), ("log_type", _STR), ("log_action", _STR),
 ])
 IP_RE = r"^(\d{1,3}\.){3}\d{1,3}$|^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}$"
-REVERT_RE = _REVERT.pattern  # the engine's own pattern (matched at the start; RE2 accepts it)
+REVERT_RE = REVERT_SUMMARY.pattern  # the engine's own pattern (matched at the start; RE2 accepts it)
 UTC_US = pa.timestamp("us", "UTC")
 STAGES = ("0 generate lines", "1 lines -> string col", "2 pyarrow.json parse", "3 orjson per line (cmp)",
           "4 enrich (pc)", "5 dedup (py dict)", "6 gold group_by", "7a bronze append", "7b silver append",

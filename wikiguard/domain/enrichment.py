@@ -15,10 +15,11 @@ from wikiguard.domain.events import Change
 TEMPORARY_ACCOUNT = re.compile(r"^~\d{4}-")
 DEFAULT_LARGE_EDIT_BYTES = 5000
 
-# Edit summaries MediaWiki and the common tools write when an edit undoes another.
+# Edit summaries MediaWiki and the common tools write when an edit undoes another (public: the batch
+# form of `is_revert` derives its prefilter from them).
 # Matched at the start of the summary (after an optional section link), so that a summary
 # that merely mentions a revert ("reverting is not allowed here") does not count.
-_REVERT_PATTERNS = (
+REVERT_PATTERNS = (
     r"reverted (\d+ )?edits? by",
     r"reverted to revision",
     r"reverting edits? by",
@@ -38,8 +39,8 @@ _REVERT_PATTERNS = (
     r"desfeita a edição",
     r"reversão de edições",
 )
-_REVERT = re.compile(
-    r"^\s*(/\*.*?\*/\s*)?(" + "|".join(_REVERT_PATTERNS) + ")",
+REVERT_SUMMARY = re.compile(
+    r"^\s*(/\*.*?\*/\s*)?(" + "|".join(REVERT_PATTERNS) + ")",
     re.IGNORECASE,
 )
 
@@ -87,7 +88,7 @@ def _account_kind(user: str) -> str:
 
 def is_revert(comment: str) -> bool:
     """An edit whose summary says it undid others (rollback, undo, the usual manual forms)."""
-    return bool(comment) and _REVERT.match(comment) is not None
+    return bool(comment) and REVERT_SUMMARY.match(comment) is not None
 
 
 def bytes_changed(length_old: int | None, length_new: int | None) -> int:

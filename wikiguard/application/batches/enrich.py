@@ -11,40 +11,24 @@ from __future__ import annotations
 
 import re
 import typing
-from datetime import datetime
-from types import NoneType, UnionType
 
 import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wikiguard.application.batches.frames import ARROW_TYPES, TIMESTAMP, plain
+from wikiguard.application.batches.frames import ARROW_TYPES, CHANGE_SCHEMA, TIMESTAMP, plain
 from wikiguard.application.tables import SILVER_EVENTS
 from wikiguard.domain.enrichment import (
-    _REVERT,
-    _REVERT_PATTERNS,
     DEFAULT_LARGE_EDIT_BYTES,
+    REVERT_PATTERNS,
+    REVERT_SUMMARY,
     SilverEvent,
     is_anonymous,
     is_revert,
     is_temporary_account,
     user_type,
 )
-from wikiguard.domain.events import Change
 
-_CHANGE_TYPES: dict[object, pa.DataType] = {
-    str: pa.string(), datetime: TIMESTAMP, int: pa.int64(), bool: pa.bool_()
-}  # fmt: skip
-
-
-def _arrow_type(hint: object) -> pa.DataType:
-    if isinstance(hint, UnionType):  # `int | None`: the column is nullable, its type is the other one
-        (hint,) = (arg for arg in typing.get_args(hint) if arg is not NoneType)
-    return _CHANGE_TYPES[hint]
-
-
-# What `enrich_batch` reads: the fields of `Change`, in its order, with their Arrow types.
-CHANGE_SCHEMA = pa.schema([(name, _arrow_type(hint)) for name, hint in typing.get_type_hints(Change).items()])
 _SILVER_TYPES = {column.name: column.type for column in SILVER_EVENTS.columns}
 # What it returns: the fields of `SilverEvent`, in its order, with the silver table's column types.
 SILVER_EVENT_SCHEMA = pa.schema(
@@ -59,17 +43,17 @@ _MICROS = 10**6
 def _revert_prefilter() -> str | None:
     """An RE2 pattern that every comment `is_revert` accepts matches; None when it cannot be derived.
 
-    `_REVERT` is `^\\s*(/\\*.*?\\*/\\s*)?(alt|alt|...)`, case-insensitive. So a revert summary is: chars
+    `REVERT_SUMMARY` is `^\\s*(/\\*.*?\\*/\\s*)?(alt|alt|...)`, case-insensitive. So a revert summary is: chars
     that are Python whitespace (none of them printable ASCII), an optional `/* ... */` without a
     newline, more whitespace, then the first letter of an alternative, or a char that `re.IGNORECASE`
     equates with it (an ASCII one, listed here, or any non-ASCII char). The letters are read from the
     patterns; if the regex is no longer of that shape, every comment goes to `is_revert`.
     """
-    wrapper = r"^\s*(/\*.*?\*/\s*)?(" + "|".join(_REVERT_PATTERNS) + ")"
-    if _REVERT.pattern != wrapper or _REVERT.flags != re.IGNORECASE | re.UNICODE:
+    wrapper = r"^\s*(/\*.*?\*/\s*)?(" + "|".join(REVERT_PATTERNS) + ")"
+    if REVERT_SUMMARY.pattern != wrapper or REVERT_SUMMARY.flags != re.IGNORECASE | re.UNICODE:
         return None
     firsts = set()
-    for pattern in _REVERT_PATTERNS:
+    for pattern in REVERT_PATTERNS:
         # A leading letter that no quantifier makes optional, and no top-level alternation.
         if not pattern[:1].isalpha() or pattern[1:2] in ("?", "*", "+", "{") or "|" in pattern:
             return None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from types import NoneType, UnionType
 from typing import Any
 
 import pyarrow as pa
 
 from wikiguard.application.tables import TableSpec
+from wikiguard.domain.events import Change
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 # The Arrow type of each logical column type of `wikiguard.application.tables`.
@@ -16,6 +19,20 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(), "int": pa.int32(), "long": pa.int64(), "double": pa.float64(),
     "boolean": pa.bool_(), "timestamp": TIMESTAMP, "date": pa.date32(), "list<string>": pa.list_(pa.string()),
 }  # fmt: skip
+_CHANGE_TYPES: dict[object, pa.DataType] = {
+    str: pa.string(), datetime: TIMESTAMP, int: pa.int64(), bool: pa.bool_()
+}  # fmt: skip
+
+
+def _arrow_type(hint: object) -> pa.DataType:
+    if isinstance(hint, UnionType):  # `int | None`: the column is nullable, its type is the other one
+        (hint,) = (arg for arg in typing.get_args(hint) if arg is not NoneType)
+    return _CHANGE_TYPES[hint]
+
+
+# A `Change` as a row of columns (what `parse_payloads` gives and `enrich_batch` reads): its fields, in
+# its order, with their Arrow types.
+CHANGE_SCHEMA = pa.schema([(name, _arrow_type(hint)) for name, hint in typing.get_type_hints(Change).items()])
 
 
 def arrow_schema(spec: TableSpec, exclude: Sequence[str] = ()) -> pa.Schema:

@@ -15,13 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import BASE_TIME, raw_events, users
-from wikiguard.application.batches.enrich import (
-    CHANGE_SCHEMA,
-    REVERT_PREFILTER,
-    SILVER_EVENT_SCHEMA,
-    enrich_batch,
-)
-from wikiguard.application.batches.frames import TIMESTAMP
+from wikiguard.application.batches.enrich import REVERT_PREFILTER, SILVER_EVENT_SCHEMA, enrich_batch
+from wikiguard.application.batches.frames import CHANGE_SCHEMA, TIMESTAMP
 from wikiguard.domain.enrichment import bytes_changed, enrich, is_revert
 from wikiguard.domain.events import Change, parse_change
 
