@@ -137,7 +137,7 @@ class EmbeddedPipeline:
         try:
             with collector_paused() as between_batches:
                 for batch in self._batches(self.source.chunks(resume), deadline):
-                    self._process(batch)
+                    self._process(batch)  # empties it
                     between_batches()
                     if self.on_progress and time.monotonic() - last_progress >= self.settings.progress_seconds:
                         self.on_progress(self.summary)
@@ -180,10 +180,14 @@ class EmbeddedPipeline:
         return bronze_pos
 
     # -- batches --------------------------------------------------------------------------
-    def _batches(self, chunks: Iterator[SourceChunk], deadline: float | None) -> Iterator[SourceChunk]:
+    def _batches(self, chunks: Iterator[SourceChunk], deadline: float | None) -> Iterator[list[SourceChunk]]:
         """Batches of `batch_rows` records, or of what `batch_seconds` brought; the last one ends at
-        `max_events`, at the deadline or when the run is stopped. Runs once per chunk the source
-        gives (a record, or many): its tests are one clock reading and a few comparisons."""
+        `max_events`, at the deadline or when the run is stopped (a chunk's records beyond that are
+        not taken: they stay uncommitted, for the next run). Runs once per chunk the source gives (a
+        record, or many): its tests are one clock reading and a few comparisons.
+
+        Each batch comes in a list of one, which `_process` empties: then nothing else holds the
+        batch's records once bronze has them (neither this generator nor the caller's loop)."""
         settings = self.settings
         monotonic = time.monotonic
         left = math.inf if settings.max_events is None else settings.max_events
@@ -198,32 +202,43 @@ class EmbeddedPipeline:
             pending.append(chunk)
             size += len(chunk)
             left -= len(chunk)
+            del chunk
             while size >= rows:  # a chunk may fill more than one batch
-                batch, rest = SourceChunk.concat(pending).split(rows)
+                first, rest = SourceChunk.concat(pending).split(rows)
                 pending, size = ([rest] if len(rest) else []), size - rows
-                yield batch
+                box = [first]
+                del first
+                yield box
+                if self._stopping or monotonic() >= end:
+                    return
                 due = min(monotonic() + seconds, end)
             now = monotonic()
             if now >= due or left <= 0 or self._stopping:
                 if size:  # (a source may give an empty chunk; an empty batch is no batch)
-                    batch, pending, size = SourceChunk.concat(pending), [], 0
-                    yield batch
+                    box, pending, size = [SourceChunk.concat(pending)], [], 0
+                    yield box
                 if self._stopping or left <= 0 or now >= end:
                     return
                 due = min(monotonic() + seconds, end)
         if size:
-            yield SourceChunk.concat(pending)
+            box, pending = [SourceChunk.concat(pending)], []
+            yield box
 
     def _next_batch_id(self) -> str:
         self._batch_no += 1
         return f"{self.clock.now().strftime('%Y%m%dT%H%M%S')}-{self._batch_no:06d}"
 
-    def _process(self, chunk: SourceChunk) -> None:
+    def _process(self, batch: list[SourceChunk]) -> None:
+        """Run one batch (a list of one chunk, which this empties) through every stage."""
+        chunk = batch.pop()
         batch_id = self._next_batch_id()
         now = self.clock.now()
         t0 = time.perf_counter()
         bronze = self.bronze.process(chunk, batch_id=batch_id, now=now)
         positions = chunk.positions()
+        # Bronze holds what is left of the records (their raw text once, in Arrow): let them go now,
+        # not when the batch is done.
+        del chunk
         t1 = time.perf_counter()
         self._commit_bronze(positions, bronze, now)
         t2 = time.perf_counter()

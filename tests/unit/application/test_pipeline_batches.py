@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
 
 from tests.unit.application.test_replay import NOW, SILVER, WATCHED, Clock, ListSource, new_store, stream
 from wikiguard.adapters.memory.alert_sink import InMemoryAlertSink
@@ -12,7 +16,7 @@ from wikiguard.application.bronze import BronzeStage
 from wikiguard.application.gold import GoldSettings, GoldStage
 from wikiguard.application.pipeline import EmbeddedPipeline, PipelineSettings, RunSummary
 from wikiguard.application.ports import ChangeSource, SourceChunk, SourceRecord
-from wikiguard.application.silver import SilverStage
+from wikiguard.application.silver import SilverBatch, SilverStage
 from wikiguard.domain.rulesets import BRONZE_RULES, SILVER_RULES
 
 
@@ -131,3 +135,56 @@ def test_empty_chunks_make_no_batches() -> None:
     assert summary.read == len(RECORDS)
     assert summary.batches == -(-len(RECORDS) // 7)  # one per non-empty chunk
     assert summary.balanced
+
+
+class OneChunkSource(ListSource):
+    """Every record in one chunk, as columns (a source that read far more than a batch at once)."""
+
+    def chunks(self, resume: Mapping[str, int]) -> Iterator[SourceChunk]:
+        yield SourceChunk.of_table(SourceChunk.of_records(list(self.records(resume))).table())
+
+
+def test_stop_ends_the_run_inside_a_chunk() -> None:
+    engine = pipeline(OneChunkSource(RECORDS), PipelineSettings(batch_rows=10, progress_seconds=0.0))
+    engine.on_progress = lambda summary: engine.stop()  # after the first batch
+
+    summary = engine.run()
+
+    assert (summary.read, summary.batches) == (10, 1)  # not the chunk's other 47 records
+
+
+@attrs.define
+class WatchingSilver(SilverStage):
+    """Silver that counts, each batch, how many of the source's records are still alive."""
+
+    records: list[weakref.ref[SourceRecord]] = attrs.Factory(list)
+    alive: list[int] = attrs.Factory(list)
+
+    def process(self, *args: Any, **kwargs: Any) -> SilverBatch:
+        self.alive.append(sum(ref() is not None for ref in self.records))
+        return super().process(*args, **kwargs)
+
+
+class FreshRecordsSource(ListSource):
+    """The records as new objects each read, so only the pipeline holds them."""
+
+    def __init__(self, records: list[SourceRecord], refs: list[weakref.ref[SourceRecord]]) -> None:
+        super().__init__(records)
+        self.refs = refs
+
+    def records(self, resume: Mapping[str, int]) -> Iterator[SourceRecord]:
+        for record in super().records(resume):
+            fresh = attrs.evolve(record)
+            self.refs.append(weakref.ref(fresh))
+            yield fresh
+
+
+def test_a_batch_s_records_are_let_go_once_bronze_has_them() -> None:
+    silver = WatchingSilver(SILVER_RULES, SILVER)
+    source = FreshRecordsSource(RECORDS, silver.records)
+    engine = pipeline(source, PipelineSettings(batch_rows=20))
+    engine.silver = silver
+
+    engine.run()
+
+    assert len(silver.alive) == 3 and max(silver.alive) <= 2  # at most the record the source is at
