@@ -51,8 +51,11 @@ def payload_column(payloads: Sequence[str]) -> pa.Array:
         return pa.array([payload.encode("utf-8", "surrogatepass") for payload in payloads], pa.binary())
 
 
-def payload_text(payload: bytes) -> str:
-    """A payload column's bytes as the text a source read (bytes that are no UTF-8 at all, as `\\xNN`)."""
+def payload_text(payload: bytes | None) -> str:
+    """A payload column's bytes as the text a source read (bytes that are no UTF-8 at all, as `\\xNN`;
+    a null payload, which no source gives, as the empty payload it is)."""
+    if payload is None:
+        return ""
     try:
         return payload.decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:

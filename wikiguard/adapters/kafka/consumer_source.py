@@ -76,6 +76,8 @@ class KafkaChangeSource(ChangeSource):
                     error = message.error()
                     if error is not None:
                         if error.code() != KafkaError._PARTITION_EOF:
+                            if taken:  # the records before the error are good: theirs to commit
+                                yield SourceChunk.of_records(taken)
                             raise KafkaAdapterError(f"cannot read {self.topic}[{partition}]: {error}")
                         if not self._follow and offset >= ends.get(partition, 0):
                             ends.pop(partition, None)
