@@ -273,7 +273,7 @@ def _replayed_one_by_one(path: Path, times: int, seed: int) -> list[tuple[str, i
                 "ts": f'"timestamp":{stamp}',
                 "offset": f'"offset":{fact[3] + round_ * offset_span}' if fact[3] is not None else "",
             }
-            out.append((_rewrite(line, fact, new, None), position, datetime.fromtimestamp(stamp, UTC)))
+            out.append((_rewrite(line, fact, new), position, datetime.fromtimestamp(stamp, UTC)))
     return out
 
 

@@ -63,6 +63,7 @@ class RecordedRepeatChangeSource(ChangeSource):
 
 
 _ID, _DT, _TS, _OFFSET, _NOTHING = range(5)  # what a slot of a line takes: `_Plan`'s field codes
+_CODES = {"id": _ID, "dt": _DT, "ts": _TS, "offset": _OFFSET}  # `_cut`'s names of the fields
 _SLOTS = 4  # id, dt, timestamp, offset: a line has at most this many places that change
 
 
@@ -82,17 +83,16 @@ class _Plan:
         offsets = [f[3] for f in self.facts if f is not None and f[3] is not None]
         self.span = (max(stamps) - min(stamps) + 1) if stamps else 1
         self.offset_span = (max(offsets) - min(offsets) + 1) if offsets else len(lines)
+        cuts = [None if fact is None else _cut(line, fact) for line, fact in zip(lines, self.facts, strict=True)]
         self.chained = [
-            row for row, (line, fact) in enumerate(zip(lines, self.facts, strict=True))
-            if fact is not None and _cut(line, fact) is None
+            row for row, (fact, cut) in enumerate(zip(self.facts, cuts, strict=True)) if fact is not None and cut is None
         ]  # fmt: skip
         pieces: list[list[str]] = [[] for _ in range(_SLOTS + 1)]
         fields: list[list[int]] = [[] for _ in range(_SLOTS)]
-        for line, fact in zip(lines, self.facts, strict=True):
-            cut = _cut(line, fact) if fact is not None else None
+        for line, fact, cut in zip(lines, self.facts, cuts, strict=True):
             parts, slots = cut if cut is not None else ([line if fact is None else ""], [])
             fixed = [part for index, part in enumerate(parts) if index not in dict(slots)]
-            codes = [(_ID, _DT, _TS, _OFFSET)[("id", "dt", "ts", "offset").index(field)] for _, field in slots]
+            codes = [_CODES[field] for _, field in slots]
             for k in range(_SLOTS + 1):
                 pieces[k].append(fixed[k] if k < len(fixed) else "")
             for k in range(_SLOTS):
@@ -148,22 +148,16 @@ class _Plan:
             "ts": f'"timestamp":{new_stamp}',
             "offset": f'"offset":{offset + round_ * self.offset_span}' if offset is not None else "",
         }
-        return _rewrite(self.lines[row], fact, new, None)
+        return _rewrite(self.lines[row], fact, new)
 
 
 def _rewrite(
     line: str,
     fact: tuple[str, str, int, int | None, str | None],
     new: Mapping[str, str],
-    cut: tuple[list[str], list[tuple[int, str]]] | None,
 ) -> str:
-    """The line with its id, meta.dt, timestamp and meta.offset texts replaced by `new`'s."""
-    if cut is not None:  # one copy of the line instead of four
-        pieces, slots = cut
-        parts = list(pieces)
-        for index, field in slots:
-            parts[index] = new[field]
-        return "".join(parts)
+    """The line with its id, meta.dt, timestamp and meta.offset texts replaced by `new`'s (the first
+    occurrence of each, in this order)."""
     meta_id, dt_text, _, offset, ts_text = fact
     payload = line.replace(meta_id, new["id"], 1).replace(dt_text, new["dt"], 1)
     if ts_text:
@@ -176,7 +170,7 @@ def _rewrite(
 def _cut(
     line: str, fact: tuple[str, str, int, int | None, str | None]
 ) -> tuple[list[str], list[tuple[int, str]]] | None:
-    """The line cut where the replace() chain of `records` puts new text: its pieces, and which
+    """The line cut where `_rewrite`'s replace chain puts new text: its pieces, and which
     piece (index) takes which new text. Each cut is at the first occurrence of the text replaced,
     as replace(..., 1) does; None when two of them overlap (then the chain runs as written)."""
     meta_id, dt_text, _, offset, ts_text = fact
