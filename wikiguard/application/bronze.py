@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from wikiguard.application.batches.frames import arrow_schema
 from wikiguard.application.batches.parse import match_entities, parse_payloads
+from wikiguard.application.checkpoints import Positions, last_positions
 from wikiguard.application.ports import Row, SourceChunk, payload_text
 from wikiguard.application.quality_gate import quarantine_row, run_table_gate
 from wikiguard.application.tables import BRONZE_EVENTS
@@ -33,6 +34,7 @@ class BronzeBatch:
     changes: pa.Table  # the parsed change of each row in `rows`, same order (the fields of `Change`)
     quarantined: list[Row]
     quality: BatchQuality
+    positions: Positions  # where the batch leaves the source: the last position read per partition
     read: int
     filtered_out: int
     canaries: int
@@ -72,6 +74,7 @@ class BronzeStage:
         watched = pc.and_(valid, pc.is_valid(entity))
         canaries = pc.sum(parsed.is_canary).as_py() or 0
         candidates = bronze_table(records, parsed.payloads, changes, entity, batch_id)
+        positions = last_positions(candidates)  # every record read has a row here, kept or not
         everything = pc.all(watched).as_py()  # the usual case: no copy of the raw events
         if not everything:
             candidates = candidates.filter(watched)
@@ -94,6 +97,7 @@ class BronzeStage:
             changes=kept,
             quarantined=rejected + gate.quarantined,
             quality=gate.quality,
+            positions=positions,
             read=records.num_rows,
             filtered_out=filtered,
             canaries=canaries,

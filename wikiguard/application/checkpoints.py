@@ -102,6 +102,22 @@ def beyond(rows: Rows, done: Mapping[str, int]) -> Rows:
     return rows.filter(pc.invert(committed))
 
 
+def last_positions(rows: pa.Table) -> Positions:
+    """Per `topic:partition`, the highest offset among rows (bronze, silver or quarantine: see
+    `position_columns`), or where a batch of them leaves its writer's input."""
+    if not rows.num_rows:
+        return {}
+    topic, partition, offset = position_columns(rows.column_names)
+    last = rows.group_by([topic, partition], use_threads=False).aggregate([(offset, "max")])
+    return {
+        partition_key(name, number): position
+        for name, number, position in zip(
+            last.column(topic).to_pylist(), last.column(partition).to_pylist(),
+            last.column(f"{offset}_max").to_pylist(), strict=True,
+        )
+    }  # fmt: skip
+
+
 def write_once(store: TableStore, table: str, rows: Sequence[Row], *, key: str, positions: Mapping[str, int]) -> int:
     """Append rows that describe a whole batch (its quality verdict) unless this table already holds
     the batch up to `positions` for writer `key`: the same batch read again after a crash adds nothing.

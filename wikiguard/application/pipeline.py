@@ -235,12 +235,11 @@ class EmbeddedPipeline:
         now = self.clock.now()
         t0 = time.perf_counter()
         bronze = self.bronze.process(chunk, batch_id=batch_id, now=now)
-        positions = chunk.positions()
         # Bronze holds what is left of the records (their raw text once, in Arrow): let them go now,
         # not when the batch is done.
         del chunk
         t1 = time.perf_counter()
-        self._commit_bronze(positions, bronze, now)
+        self._commit_bronze(bronze, now)
         t2 = time.perf_counter()
         self._time("bronze", t1 - t0)
         self._time("bronze_commit", t2 - t1)
@@ -249,12 +248,12 @@ class EmbeddedPipeline:
         if self.summary.batches % self.settings.maintain_every_batches == 0:
             self.store.maintain(now - self.settings.snapshot_retention)
 
-    def _commit_bronze(self, positions: checkpoints.Positions, bronze: BronzeBatch, now: datetime) -> None:
+    def _commit_bronze(self, bronze: BronzeBatch, now: datetime) -> None:
         write = functools.partial(
-            checkpoints.write_beyond, self.store, key=BRONZE_WRITER, positions=positions
+            checkpoints.write_beyond, self.store, key=BRONZE_WRITER, positions=bronze.positions
         )
         write(BRONZE_QUARANTINE.name, bronze.quarantined)
-        self._record_quality(bronze.quality, now, BRONZE_WRITER, positions)
+        self._record_quality(bronze.quality, now, BRONZE_WRITER, bronze.positions)
         write(BRONZE_EVENTS.name, bronze.rows)
         s = self.summary
         s.read += bronze.read

@@ -119,24 +119,6 @@ class SourceChunk:
         table = self.table()
         return SourceChunk.of_table(table.slice(0, rows)), SourceChunk.of_table(table.slice(rows))
 
-    def positions(self) -> dict[str, int]:
-        """Per `"topic:partition"`, the last position among the records."""
-        if self._records is not None:
-            positions: dict[str, int] = {}
-            for record in self._records:
-                key = f"{record.topic}:{record.partition}"
-                if record.position > positions.get(key, -1):
-                    positions[key] = record.position
-            return positions
-        last = self.table().group_by(["topic", "partition"], use_threads=False).aggregate([("position", "max")])
-        return {
-            f"{topic}:{partition}": position
-            for topic, partition, position in zip(
-                last.column("topic").to_pylist(), last.column("partition").to_pylist(),
-                last.column("position_max").to_pylist(), strict=True,
-            )
-        }  # fmt: skip
-
 
 def _table_of(records: Sequence[SourceRecord]) -> pa.Table:
     received = [record.received_at for record in records]

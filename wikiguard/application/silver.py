@@ -18,7 +18,7 @@ from wikiguard.application.batches.enrich import enrich_batch
 from wikiguard.application.batches.frames import column_values, rows_of
 from wikiguard.application.batches.parse import parse_payloads
 from wikiguard.application.bronze import BRONZE_SCHEMA
-from wikiguard.application.checkpoints import Positions, locate, partition_key
+from wikiguard.application.checkpoints import Positions, last_positions, locate
 from wikiguard.application.ports import Row
 from wikiguard.application.quality_gate import quarantine_row, run_table_gate
 from wikiguard.domain.dedup import Deduplicator
@@ -167,22 +167,6 @@ def silver_table(bronze: pa.Table, changes: pa.Table, batch_id: str, large_edit_
         large_edit_bytes=large_edit_bytes,
     )
     return enriched.append_column("batch_id", pa.repeat(pa.scalar(batch_id, pa.string()), bronze.num_rows))
-
-
-def last_positions(rows: pa.Table) -> Positions:
-    """Per `topic:partition`, the highest offset among bronze rows."""
-    if not rows.num_rows:
-        return {}
-    last = rows.group_by(["kafka_topic", "kafka_partition"]).aggregate([("kafka_offset", "max")])
-    return {
-        partition_key(topic, partition): offset
-        for topic, partition, offset in zip(
-            last.column("kafka_topic").to_pylist(),
-            last.column("kafka_partition").to_pylist(),
-            last.column("kafka_offset_max").to_pylist(),
-            strict=True,
-        )
-    }
 
 
 def parsed_bronze(rows: Sequence[Row]) -> tuple[pa.Table, pa.Table]:

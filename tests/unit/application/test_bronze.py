@@ -30,6 +30,7 @@ def test_the_pass_rate_counts_every_record_read() -> None:
 
     assert (batch.rows.num_rows, batch.filtered_out, batch.canaries, len(batch.quarantined)) == (1, 1, 1, 1)
     assert (batch.quality.total, batch.quality.passed) == (4, 3)  # the watched row, the unwatched one, the canary
+    assert batch.positions == {"embedded:0": 3}  # the last record read, whatever became of it
 
 
 def test_a_null_payload_is_quarantined_as_an_empty_one() -> None:

@@ -46,3 +46,13 @@ def test_a_table_with_no_row_committed_comes_back_as_it_is() -> None:
 
     assert checkpoints.beyond(data, {"t:0": 4, "t:1": 1, "v:0": 100}) is data  # not a copy of every row
     assert checkpoints.beyond(data, {"t:0": 5}).num_rows == 2
+
+
+@given(st.lists(positions, max_size=30), st.sampled_from(["kafka", "source"]))
+def test_last_positions_are_the_last_of_each_partition(places: list[tuple[str, int, int]], prefix: str) -> None:
+    expected: dict[str, int] = {}
+    for topic, partition, offset in places:
+        key = checkpoints.partition_key(topic, partition)
+        expected[key] = max(expected.get(key, -1), offset)
+
+    assert checkpoints.last_positions(table(prefix, places)) == expected

@@ -51,17 +51,6 @@ def test_concat_and_split_keep_the_order_in_either_form(parts: list[list[SourceR
     assert (list(first.records()), list(rest.records())) == (everything[:rows], everything[rows:])
 
 
-@given(st.lists(record_strategy, max_size=30))
-def test_positions_are_the_last_of_each_partition_in_either_form(records: list[SourceRecord]) -> None:
-    expected: dict[str, int] = {}
-    for record in records:
-        key = f"{record.topic}:{record.partition}"
-        expected[key] = max(expected.get(key, -1), record.position)
-
-    assert SourceChunk.of_records(records).positions() == expected
-    assert _as_columns(records).positions() == expected
-
-
 @given(st.text())
 def test_a_payload_column_holds_any_text(text: str) -> None:
     assert payload_text(payload_column([text])[0].as_py()) == text
